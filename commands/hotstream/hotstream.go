@@ -1,0 +1,233 @@
+// Package hotstream is the single writer for hot streams (DESIGN rule 2). Concurrent commands for
+// one stream in this process queue up behind one goroutine, which decides them one after another
+// against the cached aggregate and appends every resulting event in ONE append with the version
+// it holds. Other processes writing the same stream make that append conflict; the writer then
+// reloads and decides the whole group again. No database lock is held across a round trip.
+package hotstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/loyaltyforge/loyalty/commands"
+	"github.com/loyaltyforge/loyalty/domain/es"
+)
+
+// Aggregate is the in-memory state of one hot stream.
+type Aggregate interface{ Apply(es.Event) }
+
+// Decide runs against the current state and returns the events to append (none is fine). It
+// must not mutate the aggregate: the writer applies the events itself.
+type Decide func(agg Aggregate) ([]es.Event, error)
+
+// Result is what one command gets back.
+type Result struct {
+	Events   []es.Event      // the events this command added (nil when it changed nothing)
+	Position es.AppendResult // where the group's append landed (zero when nothing was appended)
+}
+
+// Writer owns one goroutine per active hot stream.
+type Writer struct {
+	store   commands.Store
+	codec   *es.Codec
+	newAgg  func(stream string) Aggregate
+	maxBulk int
+	idle    time.Duration
+
+	mu      sync.Mutex
+	streams map[string]*hot
+}
+
+// New returns a writer; newAgg builds an empty aggregate for a stream.
+func New(store commands.Store, codec *es.Codec, newAgg func(stream string) Aggregate) *Writer {
+	return &Writer{store: store, codec: codec, newAgg: newAgg, maxBulk: 512, idle: 2 * time.Minute, streams: map[string]*hot{}}
+}
+
+type request struct {
+	ctx    context.Context
+	decide Decide
+	meta   es.Metadata
+	reply  chan reply
+}
+
+type reply struct {
+	res Result
+	err error
+}
+
+type hot struct {
+	reqs    chan request
+	agg     Aggregate
+	version int64
+	loaded  bool
+}
+
+// Do queues one command for stream and waits for its outcome.
+func (w *Writer) Do(ctx context.Context, stream string, meta es.Metadata, decide Decide) (Result, error) {
+	r := request{ctx: ctx, decide: decide, meta: meta, reply: make(chan reply, 1)}
+	for {
+		h := w.get(stream)
+		select {
+		case h.reqs <- r:
+			select {
+			case rep := <-r.reply:
+				return rep.res, rep.err
+			case <-ctx.Done():
+				return Result{}, ctx.Err()
+			}
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
+	}
+}
+
+func (w *Writer) get(stream string) *hot {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h, ok := w.streams[stream]
+	if !ok {
+		h = &hot{reqs: make(chan request, w.maxBulk)}
+		w.streams[stream] = h
+		go w.loop(stream, h)
+	}
+	return h
+}
+
+// Invalidate drops the cached state of a stream (after an out-of-band change, e.g. in tests).
+func (w *Writer) Invalidate(stream string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if h, ok := w.streams[stream]; ok {
+		h.reqs <- request{decide: nil}
+	}
+}
+
+func (w *Writer) loop(stream string, h *hot) {
+	timer := time.NewTimer(w.idle)
+	defer timer.Stop()
+	for {
+		var first request
+		select {
+		case first = <-h.reqs:
+		case <-timer.C:
+			w.mu.Lock()
+			if len(h.reqs) == 0 {
+				delete(w.streams, stream)
+				w.mu.Unlock()
+				return
+			}
+			w.mu.Unlock()
+			continue
+		}
+		group := []request{first}
+	drain:
+		for len(group) < w.maxBulk {
+			select {
+			case r := <-h.reqs:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		w.run(stream, h, group)
+		timer.Reset(w.idle)
+	}
+}
+
+func (w *Writer) run(stream string, h *hot, group []request) {
+	live := group[:0]
+	for _, r := range group {
+		if r.decide == nil { // invalidation marker
+			h.loaded = false
+			continue
+		}
+		if r.ctx.Err() == nil {
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	for attempt := 0; ; attempt++ {
+		if !h.loaded {
+			if err := w.reload(stream, h); err != nil {
+				for _, r := range live {
+					r.reply <- reply{err: err}
+				}
+				return
+			}
+		}
+		err := w.decideAndAppend(stream, h, live)
+		if err == nil {
+			return
+		}
+		h.loaded = false // the cache holds events that did not land
+		if !errors.Is(err, es.ErrConflict) || attempt >= commands.MaxConflictRetries {
+			for _, r := range live {
+				r.reply <- reply{err: err}
+			}
+			return
+		}
+	}
+}
+
+func (w *Writer) reload(stream string, h *hot) error {
+	agg := w.newAgg(stream)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v, err := commands.Load(ctx, w.store, w.codec, stream, 1, agg.Apply)
+	if err != nil {
+		return fmt.Errorf("hotstream: load %s: %w", stream, err)
+	}
+	h.agg, h.version, h.loaded = agg, v, true
+	return nil
+}
+
+func (w *Writer) decideAndAppend(stream string, h *hot, group []request) error {
+	type outcome struct {
+		events []es.Event
+		err    error
+	}
+	outs := make([]outcome, len(group))
+	var data []es.EventData
+	for i, r := range group {
+		evs, err := r.decide(h.agg)
+		if err == nil {
+			var enc []es.EventData
+			enc, err = w.codec.EncodeAll(evs, r.meta)
+			if err == nil {
+				for _, e := range evs {
+					h.agg.Apply(e)
+				}
+				data = append(data, enc...)
+			}
+		}
+		outs[i] = outcome{events: evs, err: err}
+	}
+	var res es.AppendResult
+	if len(data) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var err error
+		res, err = w.store.Append(ctx, stream, es.Exactly(h.version), data)
+		cancel()
+		if err != nil {
+			return err
+		}
+		h.version = res.NextVersion
+	}
+	for i, r := range group {
+		if outs[i].err != nil {
+			r.reply <- reply{err: outs[i].err}
+			continue
+		}
+		rr := Result{Events: outs[i].events}
+		if len(outs[i].events) > 0 {
+			rr.Position = res
+		}
+		r.reply <- reply{res: rr}
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package fulfillment
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+var (
+	// ErrInvalidStart rejects a start without an exchange id or with a quantity below 1.
+	ErrInvalidStart = errors.New("fulfillment: invalid start")
+	// ErrNotRetryable: only a failed saga whose compensation has not begun can be retried.
+	ErrNotRetryable = errors.New("fulfillment: saga is not retryable")
+	// ErrNotCompensable: only a failed saga can be compensated.
+	ErrNotCompensable = errors.New("fulfillment: saga cannot be compensated")
+	// ErrShippedAfterCompensation: the warehouse shipped a parcel for an exchange already
+	// refunded; nothing is recorded and an operator has to sort it out.
+	ErrShippedAfterCompensation = errors.New("fulfillment: shipment created after compensation")
+)
+
+// Start opens the saga. Starting an already started saga changes nothing, so the trigger
+// (the exchange event) may be delivered more than once.
+func (s *Saga) Start(e Started) ([]Event, error) {
+	if s.started {
+		return nil, nil
+	}
+	if e.ExchangeID == "" || e.Quantity < 1 {
+		return nil, fmt.Errorf("%w: exchange %q, quantity %d", ErrInvalidStart, e.ExchangeID, e.Quantity)
+	}
+	return []Event{e}, nil
+}
+
+// RequestShipment asks the warehouse for the shipment (again, after a failed attempt). It
+// returns nothing while a request is outstanding or when the saga is past that step.
+func (s *Saga) RequestShipment(now time.Time) []Event {
+	if !s.running() || s.step != StepShipment || s.awaitingReply {
+		return nil
+	}
+	return []Event{ShipmentRequested{
+		ShipmentID: s.shipmentID, ExchangeID: s.exchangeID, GiftID: s.giftID,
+		Quantity: s.quantity, Address: s.address, Attempt: s.attempts + 1, At: now,
+	}}
+}
+
+// OnShipmentCreated records the warehouse's answer. A late answer is still welcome (the
+// parcel exists), even after the saga failed waiting for it; a repeated answer changes nothing.
+func (s *Saga) OnShipmentCreated(carrier, expressNo string, now time.Time) ([]Event, error) {
+	switch {
+	case !s.started || s.expressNo != "":
+		return nil, nil
+	case s.compensating || s.compensated:
+		return nil, fmt.Errorf("%w: exchange %s, express no %s", ErrShippedAfterCompensation, s.exchangeID, expressNo)
+	}
+	return []Event{ShipmentCreated{ShipmentID: s.shipmentID, Carrier: carrier, ExpressNo: expressNo, At: now}}, nil
+}
+
+// OnTracking records the courier scans not seen yet, and Delivered once the parcel arrived.
+// A poll with nothing new is recorded too: it moves the next poll and ends a failure streak.
+func (s *Saga) OnTracking(entries []TrackingEntry, now time.Time) []Event {
+	if !s.running() || s.step != StepTracking {
+		return nil
+	}
+	seen := make(map[TrackingEntry]bool, len(s.tracking))
+	for _, t := range s.tracking {
+		seen[key(t)] = true
+	}
+	var out []Event
+	delivered := false
+	for _, t := range entries {
+		if seen[key(t)] {
+			continue
+		}
+		seen[key(t)] = true
+		out = append(out, TrackingUpdated{Status: t.Status, Location: t.Location, At: t.At, ObservedAt: now})
+		delivered = delivered || t.Status == TrackingDelivered
+	}
+	if len(out) == 0 {
+		return []Event{TrackingPolled{At: now}}
+	}
+	if delivered {
+		out = append(out, Delivered{At: now})
+	}
+	return out
+}
+
+// key normalises the time so an entry read back from JSON matches the one recorded.
+func key(t TrackingEntry) TrackingEntry {
+	return TrackingEntry{Status: t.Status, Location: t.Location, At: t.At.UTC().Round(0)}
+}
+
+// OnAttemptFailed records a failed attempt at step. A temporary failure is retried after
+// policy.Backoff until MaxAttempts, then the saga fails; a permanent one fails it at once, and
+// on the shipment step that means compensation. Reports that do not match what the saga waits
+// for (a redelivered warehouse failure, a failure of a step already passed) change nothing.
+func (s *Saga) OnAttemptFailed(step Step, errMsg string, temporary bool, now time.Time, policy RetryPolicy) []Event {
+	if !s.running() || step != s.step || (step == StepShipment && !s.awaitingReply) {
+		return nil
+	}
+	p := policy.withDefaults()
+	attempt := s.attempts + 1
+	if !temporary || attempt >= p.MaxAttempts {
+		return []Event{Failed{Step: step, Reason: errMsg, Permanent: !temporary, Attempts: attempt, At: now}}
+	}
+	return []Event{AttemptFailed{
+		Step: step, Error: errMsg, Attempt: attempt, NextAttemptAt: now.Add(p.Backoff(attempt)), At: now,
+	}}
+}
+
+// Retry is an operator's retry of a failed saga: attempts start from zero at the failed step.
+func (s *Saga) Retry(by string, now time.Time) ([]Event, error) {
+	if !s.failed || s.compensating || s.compensated {
+		return nil, fmt.Errorf("%w: state %s", ErrNotRetryable, s.State())
+	}
+	return []Event{RetryRequested{By: by, At: now}}, nil
+}
+
+// StartCompensation gives the exchange up. It is idempotent, so Next may say Compensate again
+// after a crash between the refund and CompleteCompensation.
+func (s *Saga) StartCompensation(reason string, now time.Time) ([]Event, error) {
+	switch {
+	case s.compensating || s.compensated:
+		return nil, nil
+	case !s.failed:
+		return nil, fmt.Errorf("%w: state %s", ErrNotCompensable, s.State())
+	}
+	return []Event{CompensationStarted{Reason: reason, At: now}}, nil
+}
+
+// CompleteCompensation records that points were refunded and stock returned.
+func (s *Saga) CompleteCompensation(now time.Time) ([]Event, error) {
+	switch {
+	case s.compensated:
+		return nil, nil
+	case !s.compensating:
+		return nil, fmt.Errorf("%w: compensation not started", ErrNotCompensable)
+	}
+	return []Event{Compensated{Reason: s.failureReason, At: now}}, nil
+}
+
+func (s *Saga) running() bool { return s.State() == StateRunning && s.started }

@@ -1,0 +1,83 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	// Stream carries every integration message, on subjects "loyalty.<event type>".
+	Stream = "LOYALTY"
+	// DLQStream keeps messages a consumer gave up on, on subjects "dlq.<durable>".
+	DLQStream = "LOYALTY_DLQ"
+
+	subjectPrefix = "loyalty."
+	dlqPrefix     = "dlq."
+
+	// DuplicateWindow is how long JetStream drops a repeated Nats-Msg-Id. It covers relay
+	// restarts; it is not idempotency, which consumers keep in their own store.
+	DuplicateWindow = 2 * time.Minute
+	// MaxAge bounds the transport's memory: PostgreSQL is the record, and sweepers re-drive
+	// from it whatever a consumer missed.
+	MaxAge = 7 * 24 * time.Hour
+)
+
+// Message headers the relay sets and consumers (and the dead-letter stream) read.
+const (
+	HeaderMsgID         = jetstream.MsgIDHeader // "Nats-Msg-Id": the event id
+	HeaderStream        = "Loyalty-Stream"
+	HeaderStreamVersion = "Loyalty-Stream-Version"
+	HeaderPosition      = "Loyalty-Position" // the public global position
+	HeaderType          = "Loyalty-Type"
+	HeaderCorrelationID = "Loyalty-Correlation-Id"
+	HeaderCausationID   = "Loyalty-Causation-Id"
+	HeaderActor         = "Loyalty-Actor"
+
+	HeaderError           = "Loyalty-Error"
+	HeaderConsumer        = "Loyalty-Consumer"
+	HeaderAttempts        = "Loyalty-Attempts"
+	HeaderOriginalSubject = "Loyalty-Original-Subject"
+	HeaderOriginalMsgID   = "Loyalty-Original-Msg-Id"
+)
+
+// Subject is where an event type is published: "fulfillment.shipment_requested.v1" goes to
+// "loyalty.fulfillment.shipment_requested.v1". Characters NATS reserves are replaced.
+func Subject(eventType string) string {
+	return subjectPrefix + strings.NewReplacer(" ", "_", "*", "_", ">", "_", "\t", "_").Replace(eventType)
+}
+
+// DLQSubject is the dead-letter subject of a durable consumer.
+func DLQSubject(durable string) string { return dlqPrefix + durable }
+
+// EnsureStreams creates or updates both streams; running it again changes nothing.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	for _, cfg := range []jetstream.StreamConfig{
+		{
+			Name:        Stream,
+			Description: "integration messages relayed from the event log",
+			Subjects:    []string{subjectPrefix + ">"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Duplicates:  DuplicateWindow,
+			MaxAge:      MaxAge,
+		},
+		{
+			Name:        DLQStream,
+			Description: "messages consumers gave up on, with the error",
+			Subjects:    []string{dlqPrefix + ">"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Duplicates:  DuplicateWindow,
+			MaxAge:      4 * MaxAge,
+		},
+	} {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("bus: stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+// Package config reads the LOYALTY_* environment variables (API.md, "Configuration").
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is the whole process configuration. Zero-cost defaults make `make run` work on a
+// fresh machine.
+type Config struct {
+	HTTPAddr          string        `env:"LOYALTY_HTTP_ADDR" envDefault:":8080"`
+	DatabaseURL       string        `env:"LOYALTY_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/loyalty?sslmode=disable"`
+	EventStore        string        `env:"LOYALTY_EVENTSTORE" envDefault:"postgres"`
+	ESDBURL           string        `env:"LOYALTY_ESDB_URL"`
+	NATSURL           string        `env:"LOYALTY_NATS_URL"`
+	JWTSecret         string        `env:"LOYALTY_JWT_SECRET"`
+	CourierURL        string        `env:"LOYALTY_COURIER_URL"`
+	PointsTTL         time.Duration `env:"LOYALTY_POINTS_TTL" envDefault:"8760h"`
+	RemindBefore      time.Duration `env:"LOYALTY_REMIND_BEFORE" envDefault:"72h"`
+	SchedulerInterval time.Duration `env:"LOYALTY_SCHEDULER_INTERVAL" envDefault:"1m"`
+	CourierStep       time.Duration `env:"LOYALTY_COURIER_STEP" envDefault:"1s"`
+	DataDir           string        `env:"LOYALTY_DATA_DIR" envDefault:"./data"`
+	// Roles limits what this process runs when the platform is scaled out; "all" by default.
+	Roles     []string `env:"LOYALTY_ROLES" envDefault:"all" envSeparator:","`
+	LogFormat string   `env:"LOYALTY_LOG_FORMAT" envDefault:"text"`
+
+	// Rate limits (per second, with a burst of the same size); 0 disables a limit.
+	ClaimRatePerUser    float64 `env:"LOYALTY_RATE_CLAIMS_PER_USER" envDefault:"5"`
+	ExchangeRatePerUser float64 `env:"LOYALTY_RATE_EXCHANGES_PER_USER" envDefault:"2"`
+	ClaimRatePerBatch   float64 `env:"LOYALTY_RATE_CLAIMS_PER_BATCH" envDefault:"5000"`
+}
+
+// Load parses the environment.
+func Load() (Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if c.EventStore != "postgres" && c.EventStore != "esdb" {
+		return Config{}, fmt.Errorf("config: LOYALTY_EVENTSTORE must be postgres or esdb, not %q", c.EventStore)
+	}
+	if c.EventStore == "esdb" && c.ESDBURL == "" {
+		return Config{}, fmt.Errorf("config: LOYALTY_EVENTSTORE=esdb needs LOYALTY_ESDB_URL")
+	}
+	return c, nil
+}
+
+// HasRole reports whether this process should run the given role.
+func (c Config) HasRole(role string) bool {
+	for _, r := range c.Roles {
+		if r == "all" || r == role {
+			return true
+		}
+	}
+	return false
+}

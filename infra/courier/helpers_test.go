@@ -1,0 +1,62 @@
+package courier_test
+
+import (
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loyaltyforge/loyalty/infra/courier"
+)
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// serve runs a simulator behind a real HTTP server for the test's lifetime.
+func serve(t *testing.T, opts courier.SimOptions) (*courier.Simulator, string) {
+	t.Helper()
+	sim := courier.NewSimulator(opts)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() {
+		sim.Close() // release hangs first, or Close would wait for them
+		srv.Close()
+	})
+	return sim, srv.URL
+}
+
+func shipmentFor(ref string) courier.ShipmentRequest {
+	return courier.ShipmentRequest{
+		Reference: ref,
+		Recipient: courier.Recipient{Name: "Ada", Phone: "+33 1", Line1: "1 rue X", City: "Paris", PostalCode: "75001", Country: "FR"},
+		Items:     []courier.Item{{SKU: "mug", Quantity: 2}},
+	}
+}
+
+// fastRetries keeps tests short: tiny waits, a breaker that stays out of the way.
+func fastRetries() courier.ClientOptions {
+	return courier.ClientOptions{
+		Timeout:         time.Second,
+		MaxAttempts:     4,
+		InitialBackoff:  time.Millisecond,
+		MaxBackoff:      5 * time.Millisecond,
+		BreakerFailures: 1000,
+	}
+}

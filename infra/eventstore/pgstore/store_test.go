@@ -1,0 +1,14 @@
+package pgstore_test
+
+import (
+	"testing"
+
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
+	"github.com/loyaltyforge/loyalty/infra/eventstore/storetest"
+	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
+)
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) es.Store { return pgstore.New(pgtest.New(t, 32)) })
+}

@@ -1,0 +1,276 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loyaltyforge/loyalty/infra/auth"
+	"github.com/loyaltyforge/loyalty/infra/httpapi"
+	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
+)
+
+// counting is a command handler whose side effect can be counted: a replay must not run it.
+type counting struct {
+	runs atomic.Int64
+	fail atomic.Int64 // answer 500 this many times first
+}
+
+func (h *counting) handle(c echo.Context) error {
+	var in struct {
+		Amount int `json:"amount"`
+	}
+	if err := httpapi.BindJSON(c, &in); err != nil {
+		return err
+	}
+	if h.fail.Add(-1) >= 0 {
+		return httpapi.NewProblem(http.StatusServiceUnavailable, httpapi.CodeUnavailable, "store down")
+	}
+	n := h.runs.Add(1)
+	httpapi.SetPosition(c, 1000+n)
+	return httpapi.JSON(c, http.StatusCreated, map[string]any{"run": n, "amount": in.Amount})
+}
+
+func idempotencyFixture(t *testing.T, h echo.HandlerFunc, opts ...httpapi.RouteOption) *fixture {
+	t.Helper()
+	f := newFixture(t, httpapi.Options{Pool: pgtest.New(t)})
+	f.srv.Handle(http.MethodPost, "/t/users/:user_id/earnings", h, opts...)
+	return f.start(t)
+}
+
+func post(tok, key, body string) call {
+	c := call{method: http.MethodPost, path: "/t/users/u1/earnings", token: tok, body: body}
+	if key != "" {
+		c.header = map[string]string{"Idempotency-Key": key}
+	}
+	return c
+}
+
+func TestSameKeyAndBodyReplaysTheFirstResponse(t *testing.T) {
+	h := &counting{}
+	f := idempotencyFixture(t, h.handle)
+	tok := token(t, "shop", auth.RoleService)
+
+	first := f.do(t, post(tok, "k-1", `{"amount":10}`))
+	second := f.do(t, post(tok, "k-1", `{"amount":10}`))
+
+	require.Equal(t, http.StatusCreated, first.status, string(first.body))
+	assert.Empty(t, first.header.Get("Idempotent-Replayed"))
+	assert.Equal(t, "1001", first.header.Get("Loyalty-Position"))
+
+	assert.Equal(t, http.StatusCreated, second.status)
+	assert.Equal(t, "true", second.header.Get("Idempotent-Replayed"))
+	assert.Equal(t, string(first.body), string(second.body))
+	assert.Equal(t, first.header.Get("Content-Type"), second.header.Get("Content-Type"))
+	assert.Equal(t, "1001", second.header.Get("Loyalty-Position"))
+	assert.Equal(t, int64(1), h.runs.Load())
+}
+
+func TestSameKeyWithAnotherBodyIs422(t *testing.T) {
+	h := &counting{}
+	f := idempotencyFixture(t, h.handle)
+	tok := token(t, "shop", auth.RoleService)
+
+	f.do(t, post(tok, "k-1", `{"amount":10}`))
+	r := f.do(t, post(tok, "k-1", `{"amount":11}`))
+
+	requireProblem(t, r, http.StatusUnprocessableEntity, httpapi.CodeIdempotencyKeyReused)
+	assert.Equal(t, int64(1), h.runs.Load())
+}
+
+func TestKeysAreScopedPerCaller(t *testing.T) {
+	h := &counting{}
+	f := idempotencyFixture(t, h.handle)
+
+	a := f.do(t, post(token(t, "shop", auth.RoleService), "k-1", `{"amount":10}`))
+	b := f.do(t, post(token(t, "ops", auth.RoleAdmin), "k-1", `{"amount":10}`))
+
+	assert.Equal(t, http.StatusCreated, a.status)
+	assert.Equal(t, http.StatusCreated, b.status)
+	assert.Empty(t, b.header.Get("Idempotent-Replayed"))
+	assert.Equal(t, int64(2), h.runs.Load())
+}
+
+func TestWithoutAKeyEveryRequestRuns(t *testing.T) {
+	h := &counting{}
+	f := idempotencyFixture(t, h.handle)
+	tok := token(t, "shop", auth.RoleService)
+
+	f.do(t, post(tok, "", `{"amount":10}`))
+	f.do(t, post(tok, "", `{"amount":10}`))
+
+	assert.Equal(t, int64(2), h.runs.Load())
+}
+
+func TestKeyHeaderIsValidatedAndCanBeRequired(t *testing.T) {
+	h := &counting{}
+	f := idempotencyFixture(t, h.handle, httpapi.IdempotencyRequired())
+	tok := token(t, "u1", auth.RoleMember)
+
+	missing := f.do(t, post(tok, "", `{"amount":1}`))
+	tooLong := f.do(t, post(tok, strings.Repeat("k", 256), `{"amount":1}`))
+	longest := f.do(t, post(tok, strings.Repeat("k", 255), `{"amount":1}`))
+
+	p := requireProblem(t, missing, http.StatusBadRequest, httpapi.CodeInvalidRequest)
+	assert.Contains(t, p.Detail, "Idempotency-Key")
+	requireProblem(t, tooLong, http.StatusBadRequest, httpapi.CodeInvalidRequest)
+	assert.Equal(t, http.StatusCreated, longest.status)
+	assert.Equal(t, int64(1), h.runs.Load())
+}
+
+func TestServerErrorsAreNotRememberedSoARetryRunsAgain(t *testing.T) {
+	h := &counting{}
+	h.fail.Store(1)
+	f := idempotencyFixture(t, h.handle)
+	tok := token(t, "shop", auth.RoleService)
+
+	first := f.do(t, post(tok, "k-1", `{"amount":10}`))
+	retry := f.do(t, post(tok, "k-1", `{"amount":10}`))
+
+	requireProblem(t, first, http.StatusServiceUnavailable, httpapi.CodeUnavailable)
+	assert.Equal(t, http.StatusCreated, retry.status)
+	assert.Empty(t, retry.header.Get("Idempotent-Replayed"))
+	assert.Equal(t, int64(1), h.runs.Load())
+}
+
+func TestClientErrorsAreReplayedToo(t *testing.T) {
+	h := &counting{}
+	f := idempotencyFixture(t, h.handle)
+	tok := token(t, "shop", auth.RoleService)
+
+	first := f.do(t, post(tok, "k-1", `{"amount":"ten"}`))
+	second := f.do(t, post(tok, "k-1", `{"amount":"ten"}`))
+
+	requireProblem(t, first, http.StatusBadRequest, httpapi.CodeInvalidRequest)
+	requireProblem(t, second, http.StatusBadRequest, httpapi.CodeInvalidRequest)
+	assert.Equal(t, "true", second.header.Get("Idempotent-Replayed"))
+	assert.Equal(t, string(first.body), string(second.body))
+}
+
+func TestAKeyStillInFlightIs409(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var runs atomic.Int64
+	f := idempotencyFixture(t, func(c echo.Context) error {
+		runs.Add(1)
+		close(entered)
+		<-release
+		return c.JSON(http.StatusCreated, map[string]string{"ok": "yes"})
+	})
+	tok := token(t, "shop", auth.RoleService)
+
+	var first reply
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		first = f.do(t, post(tok, "k-1", `{"amount":10}`))
+	}()
+	<-entered
+	during := f.do(t, post(tok, "k-1", `{"amount":10}`))
+	close(release)
+	<-done
+	after := f.do(t, post(tok, "k-1", `{"amount":10}`))
+
+	requireProblem(t, during, http.StatusConflict, httpapi.CodeConflict)
+	assert.NotEmpty(t, during.header.Get("Retry-After"))
+	assert.Equal(t, http.StatusCreated, first.status)
+	assert.Equal(t, "true", after.header.Get("Idempotent-Replayed"))
+	assert.Equal(t, int64(1), runs.Load())
+}
+
+func TestConcurrentRequestsWithOneKeyRunTheCommandOnce(t *testing.T) {
+	h := &counting{}
+	f := idempotencyFixture(t, h.handle)
+	tok := token(t, "shop", auth.RoleService)
+
+	const n = 8
+	replies := make([]reply, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { replies[i] = f.do(t, post(tok, "k-1", `{"amount":10}`)) })
+	}
+	wg.Wait()
+
+	fresh := 0
+	for _, r := range replies {
+		switch {
+		case r.status == http.StatusCreated && r.header.Get("Idempotent-Replayed") == "":
+			fresh++
+		case r.status == http.StatusCreated:
+			assert.Equal(t, `{"amount":10,"run":1}`, strings.TrimSpace(string(r.body)))
+		default:
+			requireProblem(t, r, http.StatusConflict, httpapi.CodeConflict)
+		}
+	}
+	assert.Equal(t, 1, fresh)
+	assert.Equal(t, int64(1), h.runs.Load())
+}
+
+func TestPurgeDropsOnlyKeysOlderThanAsked(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, httpapi.Options{Pool: pool})
+	h := &counting{}
+	f.srv.Handle(http.MethodPost, "/t/users/:user_id/earnings", h.handle)
+	f.start(t)
+	tok := token(t, "shop", auth.RoleService)
+	f.do(t, post(tok, "old", `{"amount":1}`))
+	f.do(t, post(tok, "new", `{"amount":1}`))
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `UPDATE http_idempotency_keys SET started_at = now() - interval '25 hours',
+		completed_at = now() - interval '25 hours' WHERE key = 'old'`)
+	require.NoError(t, err)
+
+	n, err := httpapi.PurgeIdempotencyKeys(ctx, pool, httpapi.IdempotencyKeyTTL)
+
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+	// The purged key runs again; the kept one still replays.
+	assert.Empty(t, f.do(t, post(tok, "old", `{"amount":1}`)).header.Get("Idempotent-Replayed"))
+	assert.Equal(t, "true", f.do(t, post(tok, "new", `{"amount":1}`)).header.Get("Idempotent-Replayed"))
+	assert.Equal(t, int64(3), h.runs.Load())
+}
+
+func TestAnAbandonedClaimIsTakenOver(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, httpapi.Options{Pool: pool})
+	h := &counting{}
+	f.srv.Handle(http.MethodPost, "/t/users/:user_id/earnings", h.handle)
+	f.start(t)
+	tok := token(t, "shop", auth.RoleService)
+	// A process died while running this request: a claim with no response, long ago.
+	f.do(t, post(tok, "k-1", `{"amount":1}`))
+	_, err := pool.Exec(context.Background(), `UPDATE http_idempotency_keys
+		SET status = NULL, body = NULL, completed_at = NULL, started_at = now() - interval '5 minutes'`)
+	require.NoError(t, err)
+
+	r := f.do(t, post(tok, "k-1", `{"amount":1}`))
+
+	assert.Equal(t, http.StatusCreated, r.status, string(r.body))
+	assert.Empty(t, r.header.Get("Idempotent-Replayed"))
+	assert.Equal(t, int64(2), h.runs.Load())
+}
+
+func TestAPanicFreesTheKey(t *testing.T) {
+	var calls atomic.Int64
+	f := idempotencyFixture(t, func(c echo.Context) error {
+		if calls.Add(1) == 1 {
+			panic("first attempt blows up")
+		}
+		return c.JSON(http.StatusCreated, map[string]string{"ok": "yes"})
+	})
+	tok := token(t, "shop", auth.RoleService)
+
+	first := f.do(t, post(tok, "k-1", `{"amount":1}`))
+	retry := f.do(t, post(tok, "k-1", `{"amount":1}`))
+
+	requireProblem(t, first, http.StatusInternalServerError, httpapi.CodeInternal)
+	assert.Equal(t, http.StatusCreated, retry.status, string(retry.body))
+	assert.Empty(t, retry.header.Get("Idempotent-Replayed"))
+	assert.Equal(t, int64(2), calls.Load())
+}

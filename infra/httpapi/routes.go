@@ -1,0 +1,80 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// RouteOption configures one route mounted with Handle.
+type RouteOption func(*routeConfig)
+
+type routeConfig struct {
+	guard               guard
+	bodyLimit           int64
+	idempotencyRequired bool
+	limiter             *Limiter
+	limitKey            func(echo.Context) string
+}
+
+// Roles lets these roles call the route (admin always may). Without Roles or SelfOr every
+// authenticated role may.
+func Roles(roles ...string) RouteOption {
+	return func(r *routeConfig) { r.guard.roles = append(r.guard.roles, roles...) }
+}
+
+// SelfOr lets a member call the route only for its own id in path parameter param, and the
+// listed roles (and admin) for anyone.
+func SelfOr(param string, roles ...string) RouteOption {
+	return func(r *routeConfig) {
+		r.guard.selfParam = param
+		r.guard.roles = append(r.guard.roles, roles...)
+	}
+}
+
+// CSV raises the body limit to 64 MiB for file uploads.
+func CSV() RouteOption {
+	return func(r *routeConfig) { r.bodyLimit = csvBodyLimit }
+}
+
+// IdempotencyRequired makes the Idempotency-Key header mandatory (400 without it).
+func IdempotencyRequired() RouteOption {
+	return func(r *routeConfig) { r.idempotencyRequired = true }
+}
+
+// RateLimited applies l per key (nil key: ByCaller). A nil l changes nothing.
+func RateLimited(l *Limiter, key func(echo.Context) string) RouteOption {
+	return func(r *routeConfig) {
+		r.limiter = l
+		r.limitKey = key
+	}
+}
+
+// Handle mounts an authenticated API route (path in echo form, /v1/gifts/:gift_id). Every
+// route requires a bearer token; GETs honour ?min_position; POSTs honour Idempotency-Key.
+func (s *Server) Handle(method, path string, h echo.HandlerFunc, opts ...RouteOption) *echo.Route {
+	var cfg routeConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.bodyLimit > 0 {
+		s.mu.Lock()
+		s.limits[method+" "+path] = cfg.bodyLimit
+		s.mu.Unlock()
+	}
+	mws := []echo.MiddlewareFunc{s.authenticate, s.authorize(cfg.guard)}
+	if cfg.limiter != nil {
+		key := cfg.limitKey
+		if key == nil {
+			key = ByCaller
+		}
+		mws = append(mws, rateLimit(cfg.limiter, key))
+	}
+	switch method {
+	case http.MethodGet:
+		mws = append(mws, s.minPosition)
+	case http.MethodPost:
+		mws = append(mws, s.idempotency(cfg.idempotencyRequired))
+	}
+	return s.echo.Add(method, path, h, mws...)
+}

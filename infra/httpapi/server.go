@@ -1,0 +1,209 @@
+// Package httpapi is the HTTP edge of loyaltyd: the echo server, its middleware (request ids,
+// recovery, access log, metrics, body limits, JWT auth, role guards, read-your-writes waits,
+// idempotency keys, rate limits), the one error-to-HTTP table, request helpers for feature
+// handlers and the operational endpoints. Feature packages mount their routes with Handle.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// ReadyCheck is one dependency /readyz asks about.
+type ReadyCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// PositionWaiter blocks until the read models have caught up with a public log position
+// (the Loyalty-Position a command answered with), or ctx ends.
+type PositionWaiter interface {
+	WaitFor(ctx context.Context, public int64) error
+}
+
+// Options configures a Server.
+type Options struct {
+	Secret    []byte        // HS256 key of the bearer tokens
+	Pool      *pgxpool.Pool // stores idempotency keys; nil: keys are checked but not remembered
+	Logger    *slog.Logger  // nil: slog.Default()
+	Ready     []ReadyCheck
+	Positions PositionWaiter       // nil: ?min_position is validated but not waited for
+	Registry  *prometheus.Registry // nil: a new one with Go and process collectors
+
+	// Zero values take the API.md defaults; tests shorten them.
+	MinPositionWait time.Duration // default 2s
+	ReadyTimeout    time.Duration // default 2s
+}
+
+const (
+	defaultBodyLimit int64 = 1 << 20
+	csvBodyLimit     int64 = 64 << 20
+	defaultWait            = 2 * time.Second
+)
+
+// Server is the HTTP API. Register routes before serving.
+type Server struct {
+	echo     *echo.Echo
+	secret   []byte
+	pool     *pgxpool.Pool
+	log      *slog.Logger
+	ready    []ReadyCheck
+	waiter   PositionWaiter
+	registry *prometheus.Registry
+	metrics  *metrics
+	errors   *errorTable
+	wait     time.Duration
+	readyTTL time.Duration
+	spec     openAPICache
+
+	mu     sync.RWMutex
+	limits map[string]int64 // "METHOD /echo/:path" -> body limit for routes that opt out of the default
+
+	httpMu sync.Mutex
+	http   *http.Server
+}
+
+// New builds a server with the operational endpoints mounted.
+func New(opts Options) *Server {
+	s := &Server{
+		echo:     echo.New(),
+		secret:   opts.Secret,
+		pool:     opts.Pool,
+		log:      opts.Logger,
+		ready:    opts.Ready,
+		waiter:   opts.Positions,
+		registry: opts.Registry,
+		errors:   newErrorTable(),
+		wait:     opts.MinPositionWait,
+		readyTTL: opts.ReadyTimeout,
+		limits:   map[string]int64{},
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+		s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if s.wait <= 0 {
+		s.wait = defaultWait
+	}
+	if s.readyTTL <= 0 {
+		s.readyTTL = defaultWait
+	}
+	s.metrics = newMetrics(s.registry)
+
+	e := s.echo
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.requestIDMiddleware, s.accessLogMiddleware, s.recoverMiddleware, s.bodyLimitMiddleware)
+	s.mountOps()
+	return s
+}
+
+// Echo exposes the underlying router for what Handle does not cover.
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// Registry is where features register their own metrics; /metrics serves it.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Logger is the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Start listens on addr and serves until Shutdown; it returns nil after a clean shutdown.
+func (s *Server) Start(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// Serve serves on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.httpMu.Lock()
+	s.http = srv
+	s.httpMu.Unlock()
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for requests in flight until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.httpMu.Lock()
+	srv := s.http
+	s.httpMu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Shutdown(ctx)
+}
+
+// Routes lists every served route as "METHOD /path/{param}", the form DocumentedOperations uses.
+func (s *Server) Routes() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range s.echo.Routes() {
+		if !standardMethod(r.Method) {
+			continue // echo's internal pseudo-methods (route-not-found handlers)
+		}
+		k := r.Method + " " + openAPIPath(r.Path)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func standardMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// openAPIPath turns echo's /v1/gifts/:gift_id into /v1/gifts/{gift_id}.
+func openAPIPath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, part := range parts {
+		if strings.HasPrefix(part, ":") {
+			parts[i] = "{" + part[1:] + "}"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func (s *Server) bodyLimit(method, path string) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if l, ok := s.limits[method+" "+path]; ok {
+		return l
+	}
+	return defaultBodyLimit
+}
