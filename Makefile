@@ -1,0 +1,34 @@
+# Two commands: `make run` starts the platform, `make test` runs every test.
+GO ?= go
+TEST_TIMEOUT ?= 25m
+PKGS := ./...
+
+.PHONY: run test build vet fmt-check bench fuzz postgres tools
+
+run: postgres
+	$(GO) run ./cmd/loyaltyd
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+postgres:
+	@./scripts/ensure-postgres.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+test: postgres fmt-check vet
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
+
+# Benchmarks are measured, never asserted: figures go into notes as ratios against a baseline.
+bench: postgres
+	$(GO) test -run '^$$' -bench . -benchtime 2x $(PKGS)
+
+# Short fuzzing runs of the decoders and the quote arithmetic.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzQuote -fuzztime 30s ./domain/coupon
+	$(GO) test -run '^$$' -fuzz FuzzAccount -fuzztime 30s ./domain/points

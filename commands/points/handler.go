@@ -1,0 +1,203 @@
+// Package points holds the command handlers of a member's points account, the stream
+// "points-{user_id}": load, let domain/points decide, append with the version that was loaded.
+//
+// Accounts are cached in process with their stream version. A command decides against the
+// cached state and appends with that version, so the common case costs one round trip however
+// long the account's history is; a conflict (another process wrote) catches the cache up by
+// reading only the new events and decides again. A decision that appends nothing (a rejection
+// or a repeat) is checked against a freshly caught-up state first, so a stale cache never
+// refuses a spend that another process's earning would have covered.
+package points
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/loyaltyforge/loyalty/commands"
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/domain/points"
+)
+
+// DefaultTTL is the lifetime of a lot earned without an expiry (LOYALTY_POINTS_TTL).
+const DefaultTTL = 365 * 24 * time.Hour
+
+// Options tunes a Handler; zero values take the defaults.
+type Options struct {
+	TTL          time.Duration // default lifetime of an earned or refunded lot; DefaultTTL
+	CacheSize    int           // accounts kept in memory; 10000
+	ReadPageSize int           // events per read while loading; 2000
+}
+
+// Handler runs the commands of points accounts.
+type Handler struct {
+	store commands.Store
+	codec *es.Codec
+	clock es.Clock
+	ttl   time.Duration
+	page  int
+	cache *cache
+	newID func() string
+}
+
+// New returns a handler. codec must know the points event types.
+func New(store commands.Store, codec *es.Codec, clock es.Clock, opts Options) *Handler {
+	if opts.TTL <= 0 {
+		opts.TTL = DefaultTTL
+	}
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 10000
+	}
+	if opts.ReadPageSize <= 0 {
+		opts.ReadPageSize = 2000
+	}
+	return &Handler{store: store, codec: codec, clock: clock, ttl: opts.TTL, page: opts.ReadPageSize,
+		cache: newCache(opts.CacheSize), newID: es.NewID}
+}
+
+// Result says where a command left the stream. When the command changed nothing (a repeat),
+// Appended is false and Version/Position are the stream's latest known event, which is at or
+// after the event that first answered it, so a read at Position sees its effect.
+type Result struct {
+	Appended bool
+	Version  int64
+	Position es.Position
+}
+
+// Decision decides against the account at now and returns the events to append. It must not
+// mutate the account. It may run more than once (after a conflict); the last run counts.
+type Decision func(a *points.Account, now time.Time) ([]points.Event, error)
+
+// Decide runs any decision on user's account through the cache, for callers whose commands
+// live elsewhere (e.g. an exchange). after, when not nil, reads the account once the events
+// are applied (still under the account's lock).
+func (h *Handler) Decide(ctx context.Context, user string, meta es.Metadata, decide Decision, after func(a *points.Account, now time.Time)) (Result, error) {
+	if user == "" {
+		return Result{}, fmt.Errorf("%w: empty user id", points.ErrInvalidRef)
+	}
+	return h.run(ctx, h.cache.get(user), meta, decide, after)
+}
+
+func (h *Handler) run(ctx context.Context, acc *account, meta es.Metadata, decide Decision, after func(*points.Account, time.Time)) (Result, error) {
+	acc.mu.Lock()
+	defer acc.mu.Unlock()
+	fresh := false
+	if !acc.loaded {
+		if err := h.catchUp(ctx, acc); err != nil {
+			return Result{}, err
+		}
+		fresh = true
+	}
+	stream := points.Stream(acc.user)
+	for attempt := 0; ; attempt++ {
+		now := h.clock.Now()
+		events, err := decide(acc.acct, now)
+		if err != nil || len(events) == 0 {
+			if !fresh {
+				if err := h.catchUp(ctx, acc); err != nil {
+					return Result{}, err
+				}
+				fresh = true
+				continue
+			}
+			if err != nil {
+				return Result{}, err
+			}
+			if after != nil {
+				after(acc.acct, now)
+			}
+			return Result{Version: acc.version, Position: acc.pos}, nil
+		}
+		data := make([]es.EventData, len(events))
+		for i, e := range events {
+			if data[i], err = h.codec.Encode(e, meta); err != nil {
+				return Result{}, err
+			}
+		}
+		res, err := h.store.Append(ctx, stream, es.Exactly(acc.version), data)
+		if errors.Is(err, es.ErrConflict) && attempt < commands.MaxConflictRetries {
+			if attempt > 0 {
+				if err := pause(ctx, attempt); err != nil {
+					return Result{}, err
+				}
+			}
+			if err := h.catchUp(ctx, acc); err != nil {
+				return Result{}, err
+			}
+			fresh = true
+			continue
+		}
+		if err != nil {
+			// A failed append may still have landed (a timeout after commit): forget the
+			// state rather than guess.
+			acc.reset()
+			return Result{}, err
+		}
+		for _, e := range events {
+			acc.acct.Apply(e)
+		}
+		acc.version, acc.pos = res.NextVersion, res.Position
+		if after != nil {
+			after(acc.acct, now)
+		}
+		return Result{Appended: true, Version: res.NextVersion, Position: res.Position}, nil
+	}
+}
+
+// catchUp applies the events after the cached version. On any failure the cache entry is
+// dropped, because a half-applied page would not match any version.
+func (h *Handler) catchUp(ctx context.Context, acc *account) error {
+	if !acc.loaded {
+		acc.acct, acc.version, acc.pos = points.New(), 0, es.Position{}
+	}
+	stream := points.Stream(acc.user)
+	for {
+		recs, err := h.store.ReadStream(ctx, stream, acc.version+1, h.page)
+		if err != nil {
+			acc.reset()
+			return fmt.Errorf("points: read %s: %w", stream, err)
+		}
+		for _, r := range recs {
+			if r.StreamVersion != acc.version+1 {
+				acc.reset()
+				return fmt.Errorf("points: %s: expected version %d, read %d", stream, acc.version+1, r.StreamVersion)
+			}
+			e, err := h.codec.Decode(r.Type, r.Data)
+			if err != nil {
+				acc.reset()
+				return fmt.Errorf("points: %s@%d: %w", stream, r.StreamVersion, err)
+			}
+			acc.acct.Apply(e)
+			acc.version, acc.pos = r.StreamVersion, r.Position
+		}
+		if len(recs) < h.page {
+			acc.loaded = true
+			return nil
+		}
+	}
+}
+
+// pause spreads out processes that keep colliding on one account.
+func pause(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(time.Millisecond)*int64(min(attempt, 10)))) + 100*time.Microsecond
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// Forget drops user's cached account (tests, or after an out-of-band change).
+func (h *Handler) Forget(user string) {
+	if acc, ok := h.cache.peek(user); ok {
+		acc.mu.Lock()
+		acc.reset()
+		acc.mu.Unlock()
+	}
+}
+
+// CachedAccounts is how many accounts the cache holds.
+func (h *Handler) CachedAccounts() int { return h.cache.len() }

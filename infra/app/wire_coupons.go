@@ -1,0 +1,4 @@
+package app
+
+// wireCoupons is filled in by the coupons feature.
+func (a *App) wireCoupons() error { return nil }

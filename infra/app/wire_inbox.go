@@ -1,0 +1,4 @@
+package app
+
+// wireInbox is filled in by the inbox feature.
+func (a *App) wireInbox() error { return nil }

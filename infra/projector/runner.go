@@ -1,0 +1,565 @@
+// Package projector runs projections: each projector follows the global log from its checkpoint,
+// writes its read model and moves the checkpoint in the same transaction (DESIGN rule 4). Every
+// projection lives in a generation schema (rm_<name>_g<N>) and readers see it through views in
+// the public schema, so a rebuild fills generation N+1 while N keeps serving, then swaps the
+// views in one transaction.
+package projector
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/projections"
+)
+
+// BatchSize is how many events one read-model transaction applies at most.
+const BatchSize = 1000
+
+var validName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,40}$`)
+
+// Runner owns the projectors of this process.
+type Runner struct {
+	pool  *pgxpool.Pool
+	store es.Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	order   []string
+}
+
+type entry struct {
+	p       projections.Projector
+	hash    string
+	rebuild chan chan error // rebuild requests handled by the active follower
+	active  bool
+}
+
+// New returns an empty runner.
+func New(pool *pgxpool.Pool, store es.Store, log *slog.Logger) *Runner {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{pool: pool, store: store, log: log, entries: map[string]*entry{}}
+}
+
+// Add registers a projector; names must be unique and lower-case.
+func (r *Runner) Add(p projections.Projector) {
+	if !validName.MatchString(p.Name()) {
+		panic("projector: invalid projection name " + p.Name())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.entries[p.Name()]; dup {
+		panic("projector: projection registered twice: " + p.Name())
+	}
+	sum := sha256.Sum256([]byte(p.Schema() + "\x00" + fmt.Sprint(p.Tables())))
+	r.entries[p.Name()] = &entry{p: p, hash: hex.EncodeToString(sum[:8]), rebuild: make(chan chan error)}
+	r.order = append(r.order, p.Name())
+}
+
+// Names lists the registered projections.
+func (r *Runner) Names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.order...)
+}
+
+// Projector returns a registered projector.
+func (r *Runner) Projector(name string) (projections.Projector, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[name]
+	if !ok {
+		return nil, false
+	}
+	return e.p, true
+}
+
+func schemaName(name string, gen int) string { return fmt.Sprintf("rm_%s_g%d", name, gen) }
+
+func lockKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("projection:" + name))
+	return int64(h.Sum64())
+}
+
+// Ensure creates every projection's first generation (tables and views) if missing, so readers
+// can query before the followers have caught up. It is safe to call from several processes.
+func (r *Runner) Ensure(ctx context.Context) error {
+	for _, name := range r.Names() {
+		e := r.entries[name]
+		if err := r.ensure(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Runner) ensure(ctx context.Context, e *entry) error {
+	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("ensure:"+e.p.Name())); err != nil {
+			return err
+		}
+		var gen int
+		err := tx.QueryRow(ctx, `SELECT live_gen FROM projection_state WHERE name = $1`, e.p.Name()).Scan(&gen)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if err := createGeneration(ctx, tx, e.p, 1); err != nil {
+			return err
+		}
+		if err := swapViews(ctx, tx, e.p, 1); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO projection_state (name, live_gen, ddl_hash) VALUES ($1, 1, $2)`, e.p.Name(), e.hash)
+		return err
+	})
+}
+
+func createGeneration(ctx context.Context, tx pgx.Tx, p projections.Projector, gen int) error {
+	schema := schemaName(p.Name(), gen)
+	if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE; CREATE SCHEMA "+schema); err != nil {
+		return fmt.Errorf("projector: create schema %s: %w", schema, err)
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schema+", public"); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, p.Schema()); err != nil {
+		return fmt.Errorf("projector: DDL of %s: %w", p.Name(), err)
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL search_path = public"); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, gen) VALUES ($1, $2)
+		ON CONFLICT (name, gen) DO UPDATE SET commit_pos = 0, prepare_pos = 0, events = 0, updated_at = now()`, p.Name(), gen)
+	return err
+}
+
+func swapViews(ctx context.Context, tx pgx.Tx, p projections.Projector, gen int) error {
+	schema := schemaName(p.Name(), gen)
+	for _, t := range p.Tables() {
+		id := pgx.Identifier{t}.Sanitize()
+		if _, err := tx.Exec(ctx, "DROP VIEW IF EXISTS public."+id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "CREATE VIEW public."+id+" AS SELECT * FROM "+schema+"."+id); err != nil {
+			return fmt.Errorf("projector: view %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// Run follows every projection until ctx ends. Across processes only one follower per
+// projection is active (a session advisory lock); the others wait as standbys.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := r.Ensure(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for _, name := range r.Names() {
+		e := r.entries[name]
+		wg.Go(func() { r.runOne(ctx, e) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Runner) runOne(ctx context.Context, e *entry) {
+	for ctx.Err() == nil {
+		err := r.holdAndFollow(ctx, e)
+		if err != nil && ctx.Err() == nil {
+			r.log.Error("projection stopped; restarting", "projection", e.p.Name(), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *Runner) holdAndFollow(ctx context.Context, e *entry) error {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(e.p.Name())).Scan(&got); err != nil {
+		return err
+	}
+	if !got {
+		return nil // another process follows this projection; try again later
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, lockKey(e.p.Name())) //nolint:errcheck
+	r.setActive(e, true)
+	defer r.setActive(e, false)
+
+	gen, hash, err := r.liveGen(ctx, e.p.Name())
+	if err != nil {
+		return err
+	}
+	if hash != e.hash {
+		r.log.Info("projection changed; rebuilding", "projection", e.p.Name())
+		if err := r.rebuild(ctx, e, gen, nil, nil); err != nil {
+			return err
+		}
+		gen, _, err = r.liveGen(ctx, e.p.Name())
+		if err != nil {
+			return err
+		}
+	}
+	for {
+		followCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- r.follow(followCtx, e.p, gen) }()
+		select {
+		case err := <-done:
+			stop()
+			return err
+		case reply := <-e.rebuild:
+			// Keep the live generation current while the new one is built; stop it only for the switch.
+			err := r.rebuild(ctx, e, gen, stop, done)
+			stop()
+			<-done
+			reply <- err
+			if err != nil {
+				return err
+			}
+			if gen, _, err = r.liveGen(ctx, e.p.Name()); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (r *Runner) setActive(e *entry, v bool) {
+	r.mu.Lock()
+	e.active = v
+	r.mu.Unlock()
+}
+
+func (r *Runner) liveGen(ctx context.Context, name string) (int, string, error) {
+	var gen int
+	var hash string
+	err := r.pool.QueryRow(ctx, `SELECT live_gen, ddl_hash FROM projection_state WHERE name = $1`, name).Scan(&gen, &hash)
+	return gen, hash, err
+}
+
+func (r *Runner) checkpoint(ctx context.Context, name string, gen int) (es.Position, error) {
+	var c, p string
+	err := r.pool.QueryRow(ctx, `SELECT commit_pos::text, prepare_pos::text FROM projection_checkpoints WHERE name = $1 AND gen = $2`, name, gen).Scan(&c, &p)
+	if err != nil {
+		return es.Position{}, err
+	}
+	return parsePos(c, p), nil
+}
+
+func parsePos(c, p string) es.Position {
+	cu, _ := strconv.ParseUint(c, 10, 64)
+	pu, _ := strconv.ParseUint(p, 10, 64)
+	return es.Position{Commit: cu, Prepare: pu}
+}
+
+// follow tails the log into generation gen until ctx ends.
+func (r *Runner) follow(ctx context.Context, p projections.Projector, gen int) error {
+	from, err := r.checkpoint(ctx, p.Name(), gen)
+	if err != nil {
+		return err
+	}
+	return r.store.SubscribeAll(ctx, from, func(ctx context.Context, events []es.RecordedEvent) error {
+		return r.applyBatch(ctx, p, gen, events)
+	})
+}
+
+// applyBatch writes one batch and its checkpoint in one transaction. A batch at or behind the
+// checkpoint changes nothing: the conditional update finds no row and the transaction rolls back.
+func (r *Runner) applyBatch(ctx context.Context, p projections.Projector, gen int, events []es.RecordedEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	last := events[len(events)-1].Position
+	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schemaName(p.Name(), gen)+", public"); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE projection_checkpoints
+			SET commit_pos = $3, prepare_pos = $4, events = events + $5, updated_at = now()
+			WHERE name = $1 AND gen = $2 AND (commit_pos, prepare_pos) < ($3::numeric, $4::numeric)`,
+			p.Name(), gen, strconv.FormatUint(last.Commit, 10), strconv.FormatUint(last.Prepare, 10), len(events))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errAlreadyApplied
+		}
+		if err := p.Apply(ctx, pgTx{tx}, events); err != nil {
+			return fmt.Errorf("projector: %s at %v: %w", p.Name(), events[0].Position, err)
+		}
+		return nil
+	})
+}
+
+var errAlreadyApplied = errors.New("projector: batch already applied")
+
+// Progress reports a rebuild's progress: events applied so far and the head's public position.
+type Progress func(applied, head int64)
+
+// RequestRebuild asks the active follower of this process to rebuild name. When no follower in
+// this process holds the projection, the rebuild runs here, taking the projection's lock.
+func (r *Runner) RequestRebuild(ctx context.Context, name string, progress Progress) error {
+	r.mu.Lock()
+	e, ok := r.entries[name]
+	active := ok && e.active
+	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownProjection, name)
+	}
+	if active {
+		reply := make(chan error, 1)
+		select {
+		case e.rebuild <- reply:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case err := <-reply:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := r.ensure(ctx, e); err != nil {
+		return err
+	}
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	// Wait for the projection's lock: a running loyaltyd holds it; operators rebuild through its API.
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(name)).Scan(&got); err != nil {
+		return err
+	}
+	if !got {
+		return ErrHeldElsewhere
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, lockKey(name)) //nolint:errcheck
+	gen, _, err := r.liveGen(ctx, name)
+	if err != nil {
+		return err
+	}
+	return r.rebuildWithProgress(ctx, e, gen, nil, nil, progress)
+}
+
+var (
+	// ErrUnknownProjection names a projection nobody registered.
+	ErrUnknownProjection = errors.New("unknown projection")
+	// ErrHeldElsewhere means another process follows the projection (ask it through the API).
+	ErrHeldElsewhere = errors.New("projection is followed by another process; rebuild it through POST /v1/admin/projections/{name}/rebuild")
+)
+
+func (r *Runner) rebuild(ctx context.Context, e *entry, liveGen int, stopLive func(), liveDone chan error) error {
+	return r.rebuildWithProgress(ctx, e, liveGen, stopLive, liveDone, nil)
+}
+
+// rebuildWithProgress builds generation liveGen+1 from position 0 while the live generation keeps
+// serving, stops the live follower when the new one has caught up, applies the last events, and
+// swaps views, state and checkpoint in one transaction. The old schema is dropped after.
+func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int, stopLive func(), liveDone chan error, progress Progress) error {
+	name := e.p.Name()
+	var maxGen int
+	if err := r.pool.QueryRow(ctx, `SELECT coalesce(max(gen), 0) FROM projection_checkpoints WHERE name = $1`, name).Scan(&maxGen); err != nil {
+		return err
+	}
+	gen := max(maxGen, liveGen) + 1
+	if err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error { return createGeneration(ctx, tx, e.p, gen) }); err != nil {
+		return err
+	}
+	if _, err := r.pool.Exec(ctx, `UPDATE projection_state SET status = 'rebuilding', updated_at = now() WHERE name = $1`, name); err != nil {
+		return err
+	}
+	var applied int64
+	catchUp := func() error {
+		pos, err := r.checkpoint(ctx, name, gen)
+		if err != nil {
+			return err
+		}
+		for {
+			events, err := r.store.ReadAll(ctx, pos, BatchSize)
+			if err != nil {
+				return err
+			}
+			if len(events) == 0 {
+				return nil
+			}
+			if err := r.applyBatch(ctx, e.p, gen, events); err != nil {
+				return err
+			}
+			pos = events[len(events)-1].Position
+			applied += int64(len(events))
+			if progress != nil {
+				head, _ := r.store.Head(ctx)
+				progress(applied, r.store.Public(head))
+			}
+		}
+	}
+	if err := catchUp(); err != nil {
+		return r.abandon(ctx, name, gen, err)
+	}
+	if stopLive != nil {
+		stopLive()
+		<-liveDone
+		liveDone <- nil // let the caller's wait return at once
+	}
+	if err := catchUp(); err != nil {
+		return r.abandon(ctx, name, gen, err)
+	}
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if err := swapViews(ctx, tx, e.p, gen); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE projection_state SET live_gen = $2, ddl_hash = $3, status = 'live', updated_at = now() WHERE name = $1`, name, gen, e.hash)
+		return err
+	})
+	if err != nil {
+		return r.abandon(ctx, name, gen, err)
+	}
+	r.dropGeneration(ctx, name, liveGen)
+	r.log.Info("projection rebuilt", "projection", name, "generation", gen, "events", applied)
+	return nil
+}
+
+func (r *Runner) abandon(ctx context.Context, name string, gen int, cause error) error {
+	r.dropGeneration(context.WithoutCancel(ctx), name, gen)
+	_, _ = r.pool.Exec(context.WithoutCancel(ctx), `UPDATE projection_state SET status = 'live' WHERE name = $1`, name)
+	return cause
+}
+
+func (r *Runner) dropGeneration(ctx context.Context, name string, gen int) {
+	_, _ = r.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+schemaName(name, gen)+" CASCADE")
+	_, _ = r.pool.Exec(ctx, `DELETE FROM projection_checkpoints WHERE name = $1 AND gen = $2`, name, gen)
+}
+
+// Status is what operators see of one projection.
+type Status struct {
+	Name       string  `json:"name"`
+	Position   int64   `json:"position"`
+	LagEvents  int64   `json:"lag_events"`
+	LagSeconds float64 `json:"lag_seconds"`
+	Status     string  `json:"status"`
+	Generation int     `json:"generation"`
+	Events     int64   `json:"events"`
+}
+
+// Statuses reads every projection's state from the database (so it works in any process).
+func (r *Runner) Statuses(ctx context.Context) ([]Status, error) {
+	head, err := r.store.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.pool.Query(ctx, `SELECT s.name, s.live_gen, s.status, c.commit_pos::text, c.prepare_pos::text, c.events
+		FROM projection_state s JOIN projection_checkpoints c ON c.name = s.name AND c.gen = s.live_gen ORDER BY s.name`)
+	if err != nil {
+		return nil, err
+	}
+	type row struct {
+		st  Status
+		pos es.Position
+	}
+	var list []row
+	for rows.Next() {
+		var x row
+		var c, p string
+		if err := rows.Scan(&x.st.Name, &x.st.Generation, &x.st.Status, &c, &p, &x.st.Events); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		x.pos = parsePos(c, p)
+		list = append(list, x)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Status, 0, len(list))
+	for _, x := range list {
+		st := x.st
+		st.Position = r.store.Public(x.pos)
+		if x.pos.Less(head) {
+			pending, err := r.store.ReadAll(ctx, x.pos, 1)
+			if err != nil {
+				return nil, err
+			}
+			st.LagEvents = max(r.store.Public(head)-st.Position, 1)
+			if len(pending) > 0 {
+				st.LagSeconds = time.Since(pending[0].RecordedAt).Seconds()
+			}
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// WaitFor blocks until every live projection has applied the event at public position n
+// (read-your-writes for ?min_position=N); it gives up when ctx ends.
+func (r *Runner) WaitFor(ctx context.Context, n int64) error {
+	var target es.Position
+	for {
+		pos, ok, err := r.store.Locate(ctx, n)
+		if err != nil {
+			return err
+		}
+		if ok {
+			target = pos
+			break
+		}
+		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	for {
+		var behind int
+		err := r.pool.QueryRow(ctx, `SELECT count(*) FROM projection_state s
+			JOIN projection_checkpoints c ON c.name = s.name AND c.gen = s.live_gen
+			WHERE (c.commit_pos, c.prepare_pos) < ($1::numeric, $2::numeric)`,
+			strconv.FormatUint(target.Commit, 10), strconv.FormatUint(target.Prepare, 10)).Scan(&behind)
+		if err != nil {
+			return err
+		}
+		if behind == 0 {
+			return nil
+		}
+		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
