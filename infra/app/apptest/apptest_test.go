@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loyaltyforge/loyalty/infra/app/apptest"
+	"github.com/loyaltyforge/loyalty/infra/httpapi"
 )
 
 func TestPlatformStartsAndServesOperations(t *testing.T) {
@@ -24,4 +25,20 @@ func TestPlatformStartsAndServesOperations(t *testing.T) {
 	}
 	r.JSON(t, &body)
 	assert.NotNil(t, body.Projections)
+}
+
+// TestEveryRouteIsDocumentedAndEveryDocumentedRouteIsServed keeps /openapi.json and the router
+// in step, in both directions.
+func TestEveryRouteIsDocumentedAndEveryDocumentedRouteIsServed(t *testing.T) {
+	ta := apptest.Start(t, apptest.Options{NoRun: true})
+	documented, err := httpapi.DocumentedOperations()
+	require.NoError(t, err)
+	served := map[string]bool{}
+	for _, r := range ta.App.HTTP.Routes() {
+		served[r] = true
+		assert.True(t, documented[r], "served but not documented: %s", r)
+	}
+	for op := range documented {
+		assert.True(t, served[op], "documented but not served: %s", op)
+	}
 }

@@ -103,7 +103,7 @@ func (s *Store) wait() <-chan struct{} {
 	return s.wakeup
 }
 
-const columns = `stream_id, stream_version, event_id::text, event_type, data::text, metadata::text, recorded_at, tx_id::text, global_position`
+const columns = `stream_id, stream_version, event_id::text, event_type, data::text, metadata::text, recorded_at, tx_id::text AS tx_text, global_position`
 
 func scan(rows pgx.Rows) ([]es.RecordedEvent, error) {
 	defer rows.Close()
@@ -203,7 +203,7 @@ func (s *Store) SubscribeAll(ctx context.Context, after es.Position, h es.Handle
 func (s *Store) Head(ctx context.Context) (es.Position, error) {
 	var tx string
 	var pos int64
-	err := s.pool.QueryRow(ctx, `SELECT tx_id::text, global_position FROM es_events
+	err := s.pool.QueryRow(ctx, `SELECT tx_id::text AS tx_text, global_position FROM es_events
 		WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
 		ORDER BY tx_id DESC, global_position DESC LIMIT 1`).Scan(&tx, &pos)
 	if errors.Is(err, pgx.ErrNoRows) {

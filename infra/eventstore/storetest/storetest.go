@@ -172,17 +172,37 @@ func readAllFrom(t *testing.T, s es.Store, after es.Position, page int) []es.Rec
 	}
 }
 
+// waitVisible waits until the store lets readers see pos: a store may hold events back while
+// older transactions are still in flight (on a shared server, anyone's).
+func waitVisible(t *testing.T, s es.Store, pos es.Position) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		head, err := s.Head(context.Background())
+		require.NoError(t, err)
+		if !head.Less(pos) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("position %v never became readable (head %v)", pos, head)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func testReadAllPaging(t *testing.T, s es.Store) {
 	ctx := context.Background()
 	start, err := s.Head(ctx)
 	require.NoError(t, err)
 	var ids []string
+	var last es.Position
 	for i := 0; i < 25; i++ {
 		e := ev("t.page.v1", i)
 		ids = append(ids, e.ID)
-		_, err := s.Append(ctx, uniq("page"), es.NoStream, []es.EventData{e})
+		r, err := s.Append(ctx, uniq("page"), es.NoStream, []es.EventData{e})
 		require.NoError(t, err)
+		last = r.Position
 	}
+	waitVisible(t, s, last)
 	got := readAllFrom(t, s, start, 7)
 	require.Len(t, got, 25)
 	for i, e := range got {
@@ -339,6 +359,7 @@ func testHeadAndLocate(t *testing.T, s es.Store) {
 	ctx := context.Background()
 	r, err := s.Append(ctx, uniq("head"), es.NoStream, []es.EventData{ev("t.h.v1", 1), ev("t.h.v1", 2)})
 	require.NoError(t, err)
+	waitVisible(t, s, r.Position)
 	head, err := s.Head(ctx)
 	require.NoError(t, err)
 	assert.False(t, head.Less(r.Position), "head is at or after the last append")
