@@ -32,3 +32,5 @@ bench: postgres
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzQuote -fuzztime 30s ./domain/coupon
 	$(GO) test -run '^$$' -fuzz FuzzAccount -fuzztime 30s ./domain/points
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./domain/es
+	$(GO) test -run '^$$' -fuzz FuzzBindJSON -fuzztime 30s ./infra/httpapi
