@@ -120,6 +120,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		if a.Store, err = openESDB(cfg.ESDBURL); err != nil {
 			return nil, err
 		}
+		if c, ok := a.Store.(interface{ Close() }); ok {
+			a.closers = append(a.closers, c.Close)
+		}
 	default:
 		a.Store = pgstore.New(a.Pool)
 	}
