@@ -69,7 +69,7 @@ func (c *cache) peek(user string) (*account, bool) {
 	return a, ok
 }
 
-// Len is the number of cached accounts.
+// len is the number of cached accounts.
 func (c *cache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

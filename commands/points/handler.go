@@ -130,9 +130,9 @@ func (h *Handler) run(ctx context.Context, acc *account, meta es.Metadata, decid
 			continue
 		}
 		if err != nil {
-			// A failed append may still have landed (a timeout after commit): forget the
-			// state rather than guess.
-			acc.reset()
+			// A failed append may still have landed (a timeout after commit). The cached
+			// state is still the account at acc.version; if the stream moved on, the next
+			// append conflicts and catches up like any stale cache.
 			return Result{}, err
 		}
 		for _, e := range events {
@@ -146,17 +146,17 @@ func (h *Handler) run(ctx context.Context, acc *account, meta es.Metadata, decid
 	}
 }
 
-// catchUp applies the events after the cached version. On any failure the cache entry is
-// dropped, because a half-applied page would not match any version.
+// catchUp applies the events after the cached version. The state always matches its version
+// event by event, so an interrupted load (a client that gave up on a long account) keeps its
+// progress; only an event that cannot be applied drops the entry.
 func (h *Handler) catchUp(ctx context.Context, acc *account) error {
-	if !acc.loaded {
+	if acc.acct == nil {
 		acc.acct, acc.version, acc.pos = points.New(), 0, es.Position{}
 	}
 	stream := points.Stream(acc.user)
 	for {
 		recs, err := h.store.ReadStream(ctx, stream, acc.version+1, h.page)
 		if err != nil {
-			acc.reset()
 			return fmt.Errorf("points: read %s: %w", stream, err)
 		}
 		for _, r := range recs {

@@ -150,6 +150,7 @@ func (s *Sweeper) walk(ctx context.Context, now time.Time, index DueIndex, act f
 		after DueKey
 		done  int
 		seen  = map[string]bool{}
+		errs  []error
 	)
 	for ctx.Err() == nil {
 		keys, err := index(ctx, now, after, page)
@@ -166,15 +167,16 @@ func (s *Sweeper) walk(ctx context.Context, now time.Time, index DueIndex, act f
 		n, err := forEach(ctx, workers, users, act)
 		done += n
 		*accounts += len(users)
-		if err != nil {
-			return done, err
+		if err != nil && len(errs) < 10 {
+			// One broken account must not stop the sweep of all the others.
+			errs = append(errs, err)
 		}
 		if len(keys) < page {
-			return done, nil
+			return done, errors.Join(errs...)
 		}
 		after = keys[len(keys)-1]
 	}
-	return done, ctx.Err()
+	return done, errors.Join(append(errs, ctx.Err())...)
 }
 
 func forEach(ctx context.Context, workers int, users []string, act func(context.Context, string) (int, error)) (int, error) {

@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("app: data dir: %w", err)
 	}
-	if a.Pool, err = postgres.Open(ctx, cfg.DatabaseURL, 64); err != nil {
+	if a.Pool, err = postgres.Open(ctx, cfg.DatabaseURL, cfg.DBMaxConns); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Pool.Close)

@@ -26,6 +26,8 @@ type Config struct {
 	// Roles limits what this process runs when the platform is scaled out; "all" by default.
 	Roles     []string `env:"LOYALTY_ROLES" envDefault:"all" envSeparator:","`
 	LogFormat string   `env:"LOYALTY_LOG_FORMAT" envDefault:"text"`
+	// DBMaxConns bounds this process's PostgreSQL connections.
+	DBMaxConns int32 `env:"LOYALTY_DB_MAX_CONNS" envDefault:"32"`
 
 	// Rate limits (per second, with a burst of the same size); 0 disables a limit.
 	ClaimRatePerUser    float64 `env:"LOYALTY_RATE_CLAIMS_PER_USER" envDefault:"5"`

@@ -1,0 +1,122 @@
+package points_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/domain/points"
+)
+
+// seedLongAccount writes n events of a realistic life (earnings, spends, holds released or
+// captured) straight into user's stream, in appends of 1000.
+func seedLongAccount(b *testing.B, f *fixture, user string, n int) {
+	b.Helper()
+	ctx := context.Background()
+	acct := points.New()
+	now := epoch.Add(-time.Duration(n) * time.Minute)
+	var pending []points.Event
+	version := int64(0)
+	flush := func() {
+		data, err := f.codec.EncodeAll(toES(pending), meta)
+		require.NoError(b, err)
+		res, err := f.store.Append(ctx, points.Stream(user), es.Exactly(version), data)
+		require.NoError(b, err)
+		version = res.NextVersion
+		pending = pending[:0]
+	}
+	push := func(evs []points.Event, err error) {
+		require.NoError(b, err)
+		for _, e := range evs {
+			acct.Apply(e)
+			pending = append(pending, e)
+		}
+		if len(pending) >= 1000 {
+			flush()
+		}
+	}
+	for i := 0; int(version)+len(pending) < n; i++ {
+		now = now.Add(time.Minute)
+		id := fmt.Sprint(i)
+		switch i % 10 {
+		case 0, 1, 2, 3:
+			evs, _, err := acct.Earn("lot-"+id, points.ReasonPurchase, "order-"+id, 20, epoch.Add(365*24*time.Hour+time.Duration(i)*time.Minute), now)
+			push(evs, err)
+		case 4, 5, 6:
+			push(acct.Spend("spend-"+id, 15, now))
+		case 7:
+			push(acct.Freeze("hold-"+id, 10, now.Add(time.Hour), now))
+		case 8:
+			push(acct.Release("hold-"+fmt.Sprint(i-1), points.ReleaseCancelled, now))
+		case 9:
+			push(acct.Freeze("hold-"+id, 5, now.Add(time.Hour), now))
+			push(acct.Capture("hold-"+id, now))
+		}
+	}
+	if len(pending) > 0 {
+		flush()
+	}
+}
+
+func toES(in []points.Event) []es.Event {
+	out := make([]es.Event, len(in))
+	for i, e := range in {
+		out[i] = e
+	}
+	return out
+}
+
+// BenchmarkSpendOn100kEventAccount spends 1 point from an account with 100,000 events: from
+// the warm account cache (the normal case: one append round trip) and cold (the account is
+// loaded from the whole stream first), the baseline the cache saves.
+func BenchmarkSpendOn100kEventAccount(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	seedLongAccount(b, f, "long", 100_000)
+	var seq atomic.Int64
+	spend := func(b *testing.B) {
+		_, err := f.h.Spend(ctx, "long", fmt.Sprintf("bench-%d", seq.Add(1)), 1, meta)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("cached", func(b *testing.B) {
+		spend(b) // warm
+		for b.Loop() {
+			spend(b)
+		}
+	})
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			f.h.Forget("long")
+			spend(b)
+		}
+	})
+}
+
+// BenchmarkEarn64Clients is earning throughput with 64 concurrent clients, each crediting
+// purchases to one of 1000 members.
+func BenchmarkEarn64Clients(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	var seq atomic.Int64
+	b.SetParallelism((64 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := seq.Add(1)
+			_, err := f.h.Earn(ctx, fmt.Sprintf("m%d", n%1000), points.ReasonPurchase, fmt.Sprintf("order-%d", n), 10, time.Time{}, meta)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(seq.Load())/time.Since(start).Seconds(), "earns/s")
+}
