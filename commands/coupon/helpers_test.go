@@ -1,0 +1,133 @@
+package coupon_test
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
+	"github.com/loyaltyforge/loyalty/domain/coupon"
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/domain/supply"
+	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
+	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
+
+type env struct {
+	h     *couponcmd.Handlers
+	store *pgstore.Store
+	codec *es.Codec
+	clock *clock
+	pool  *pgxpool.Pool
+}
+
+var metaB = es.Metadata{Actor: "bench"}
+
+func testingProcs() int { return runtime.GOMAXPROCS(0) }
+
+func newEnvB(b *testing.B) *env { return newEnvTB(b, clients+8) }
+
+func newEnv(t *testing.T) *env { return newEnvTB(t, 48) }
+
+func newEnvTB(t testing.TB, conns int32) *env {
+	t.Helper()
+	pool := pgtest.New(t, conns)
+	codec := es.NewCodec()
+	for _, e := range coupon.EventTypes() {
+		codec.Register(e)
+	}
+	for _, e := range supply.EventTypes() {
+		codec.Register(e)
+	}
+	codec.Register(couponcmd.IssuanceEventTypes()...)
+	c := &clock{now: t0}
+	store := pgstore.New(pool)
+	return &env{h: couponcmd.New(store, codec, c, couponcmd.Options{}), store: store, codec: codec, clock: c, pool: pool}
+}
+
+func spec(total int64, limit int) coupon.BatchSpec {
+	days := 7
+	return coupon.BatchSpec{Name: "flash", Kind: coupon.KindDirect, Amount: 500, Scope: coupon.Scope{Type: coupon.ScopeAll},
+		PerUserLimit: limit, Total: total, Audience: coupon.AudienceAll,
+		ClaimStartsAt: t0.Add(-time.Hour), ClaimEndsAt: t0.Add(time.Hour), ValidDaysAfterClaim: &days}
+}
+
+func (e *env) createBatch(t *testing.T, id string, s coupon.BatchSpec) {
+	t.Helper()
+	_, err := e.h.CreateBatch(context.Background(), id, s, es.Metadata{Actor: "admin"})
+	require.NoError(t, err)
+}
+
+// batch replays a batch stream straight from the store (not through the handlers' cache).
+func (e *env) batch(t *testing.T, id string) *coupon.Batch {
+	t.Helper()
+	recs, err := e.store.ReadStream(context.Background(), coupon.BatchStream(id), 1, 1<<30)
+	require.NoError(t, err)
+	b := coupon.ReplayBatch()
+	for _, r := range recs {
+		ev, err := e.codec.Decode(r.Type, r.Data)
+		require.NoError(t, err)
+		b.Apply(ev)
+	}
+	return b
+}
+
+func (e *env) wallet(t *testing.T, user string) *coupon.Wallet {
+	t.Helper()
+	recs, err := e.store.ReadStream(context.Background(), coupon.WalletStream(user), 1, 1<<30)
+	require.NoError(t, err)
+	w := coupon.ReplayWallet()
+	for _, r := range recs {
+		ev, err := e.codec.Decode(r.Type, r.Data)
+		require.NoError(t, err)
+		w.Apply(ev)
+	}
+	return w
+}
+
+// listings is the FirstListings of migration 00200, as the app wires it.
+type listings struct{ pool *pgxpool.Pool }
+
+func (l listings) Keep(ctx context.Context, jobID string, ids []string) ([]string, error) {
+	rows, err := l.pool.Query(ctx, `INSERT INTO coupon_issuance_listings (job_id, user_id)
+		SELECT $1, u FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING RETURNING user_id`, jobID, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	fresh := map[string]bool{}
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		fresh[u] = true
+	}
+	var out []string
+	for _, u := range ids {
+		if fresh[u] {
+			out = append(out, u)
+		}
+	}
+	return out, rows.Err()
+}
+
+func (l listings) Forget(ctx context.Context, jobID string) error {
+	_, err := l.pool.Exec(ctx, `DELETE FROM coupon_issuance_listings WHERE job_id = $1`, jobID)
+	return err
+}

@@ -1,0 +1,95 @@
+package coupon_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
+	"github.com/loyaltyforge/loyalty/domain/es"
+)
+
+func lines(ids []string) func() (string, error) {
+	return func() (string, error) {
+		if len(ids) == 0 {
+			return "", io.EOF
+		}
+		id := ids[0]
+		ids = ids[1:]
+		return id, nil
+	}
+}
+
+func TestIssuanceServesEachListedUserOnceWhateverRunsAgain(t *testing.T) {
+	e := newEnv(t)
+	e.createBatch(t, "bulk", spec(1500, 1))
+	ctx := context.Background()
+	// Given 2000 distinct users, 100 of them listed twice, one line that is no user id, and supply
+	// for 1500: the first chunk is covered whole, the second only in part.
+	var file []string
+	for i := range 2000 {
+		file = append(file, fmt.Sprintf("u%d", i))
+	}
+	for i := range 100 {
+		file = append(file, fmt.Sprintf("u%d", i*7))
+	}
+	file = append(file, "not an id!")
+
+	job, _, err := e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job1", BatchID: "bulk", Next: lines(file)}, listings{e.pool})
+	require.NoError(t, err)
+	require.Equal(t, int64(len(file)), job.Total)
+	require.Equal(t, 3, job.Chunks)
+
+	// When every chunk is delivered twice at once, then once more.
+	var wg sync.WaitGroup
+	for n := range job.Chunks {
+		q, err := e.h.LoadChunk(ctx, "job1", n)
+		require.NoError(t, err)
+		for range 2 {
+			wg.Go(func() { assert.NoError(t, e.h.ProcessChunk(ctx, q, es.Metadata{})) })
+		}
+	}
+	wg.Wait()
+	for n := range job.Chunks {
+		q, err := e.h.LoadChunk(ctx, "job1", n)
+		require.NoError(t, err)
+		require.NoError(t, e.h.ProcessChunk(ctx, q, es.Metadata{}))
+	}
+
+	// Then each user holds at most one coupon, the supply covers exactly those, and the job adds up.
+	held := 0
+	for i := range 2000 {
+		n := len(e.wallet(t, fmt.Sprintf("u%d", i)).Coupons(""))
+		require.LessOrEqual(t, n, 1, "u%d", i)
+		held += n
+	}
+	assert.Equal(t, 1500, held)
+	b := e.batch(t, "bulk")
+	assert.Equal(t, int64(1500), b.Supply().Committed())
+	assert.Zero(t, b.Supply().Reserved())
+
+	j := replayJob(t, e, "job1")
+	require.True(t, j.Completed())
+	issued, skipped, failed := j.Counts()
+	assert.Equal(t, int64(1500), issued)
+	assert.Equal(t, int64(100), skipped)
+	assert.Equal(t, int64(501), failed, "500 past the supply and the line that is no id")
+}
+
+func replayJob(t *testing.T, e *env, jobID string) *couponcmd.Job {
+	t.Helper()
+	recs, err := e.store.ReadStream(context.Background(), couponcmd.JobStream(jobID), 1, 1<<20)
+	require.NoError(t, err)
+	j := &couponcmd.Job{}
+	for _, r := range recs {
+		ev, err := e.codec.Decode(r.Type, r.Data)
+		require.NoError(t, err)
+		j.Apply(ev)
+	}
+	return j
+}

@@ -1,0 +1,127 @@
+package couponapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/loyaltyforge/loyalty/domain/coupon"
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/infra/httpapi"
+	readcoupon "github.com/loyaltyforge/loyalty/readmodels/coupon"
+)
+
+type batchBody struct {
+	BatchID string `json:"batch_id"`
+	coupon.BatchSpec
+}
+
+type scopeJSON struct {
+	Type coupon.ScopeType `json:"type"`
+	IDs  []string         `json:"ids"`
+}
+
+// batchJSON is the API's batch with its counters.
+type batchJSON struct {
+	BatchID             string          `json:"batch_id"`
+	Name                string          `json:"name"`
+	Kind                coupon.Kind     `json:"kind"`
+	Threshold           int64           `json:"threshold"`
+	Amount              int64           `json:"amount"`
+	PercentOff          int64           `json:"percent_off"`
+	MaxDiscount         *int64          `json:"max_discount,omitempty"`
+	Scope               scopeJSON       `json:"scope"`
+	Exclusive           bool            `json:"exclusive"`
+	PerUserLimit        int             `json:"per_user_limit"`
+	Total               int64           `json:"total"`
+	Audience            coupon.Audience `json:"audience"`
+	ClaimStartsAt       time.Time       `json:"claim_starts_at"`
+	ClaimEndsAt         time.Time       `json:"claim_ends_at"`
+	UseStartsAt         *time.Time      `json:"use_starts_at"`
+	UseEndsAt           *time.Time      `json:"use_ends_at"`
+	ValidDaysAfterClaim *int            `json:"valid_days_after_claim"`
+	Issued              int64           `json:"issued"`
+	Used                int64           `json:"used"`
+	Expired             int64           `json:"expired"`
+	Remaining           int64           `json:"remaining"`
+}
+
+func toBatchJSON(b readcoupon.Batch) batchJSON {
+	s := b.Spec
+	ids := s.Scope.IDs
+	if ids == nil {
+		ids = []string{}
+	}
+	return batchJSON{
+		BatchID: b.BatchID, Name: s.Name, Kind: s.Kind, Threshold: s.Threshold, Amount: s.Amount,
+		PercentOff: s.PercentOff, MaxDiscount: s.MaxDiscount, Scope: scopeJSON{Type: s.Scope.Type, IDs: ids},
+		Exclusive: s.Exclusive, PerUserLimit: s.PerUserLimit, Total: s.Total, Audience: s.Audience,
+		ClaimStartsAt: utc(s.ClaimStartsAt), ClaimEndsAt: utc(s.ClaimEndsAt),
+		UseStartsAt: utcPtr(s.UseStartsAt), UseEndsAt: utcPtr(s.UseEndsAt), ValidDaysAfterClaim: s.ValidDaysAfterClaim,
+		Issued: b.Issued, Used: b.Used, Expired: b.Expired, Remaining: b.Remaining,
+	}
+}
+
+func (a api) createBatch(c echo.Context) error {
+	var body batchBody
+	if err := httpapi.BindJSON(c, &body); err != nil {
+		return err
+	}
+	if body.BatchID == "" {
+		body.BatchID = "b-" + es.NewID()
+	} else if err := httpapi.ID("batch_id", body.BatchID); err != nil {
+		return err
+	}
+	spec := body.BatchSpec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return domainError(err)
+	}
+	pos, err := a.Commands.CreateBatch(c.Request().Context(), body.BatchID, spec, meta(c))
+	if err != nil {
+		return domainError(err)
+	}
+	a.setPosition(c, pos)
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/coupon-batches/"+body.BatchID)
+	return httpapi.JSON(c, http.StatusCreated, toBatchJSON(readcoupon.Batch{BatchID: body.BatchID, Spec: spec, Remaining: spec.Total}))
+}
+
+func (a api) getBatch(c echo.Context) error {
+	id, err := pathID(c, "batch_id")
+	if err != nil {
+		return err
+	}
+	b, err := a.Reader.Batch(c.Request().Context(), id)
+	if err != nil {
+		return notFound(err, "batch "+id)
+	}
+	return httpapi.JSON(c, http.StatusOK, toBatchJSON(b))
+}
+
+func (a api) addAllowlist(c echo.Context) error {
+	id, err := pathID(c, "batch_id")
+	if err != nil {
+		return err
+	}
+	lines := newLineReader(c.Request().Body)
+	next := func(max int) ([]string, error) {
+		var ids []string
+		for len(ids) < max {
+			v, err := lines.next()
+			if err != nil {
+				return ids, endOK(err)
+			}
+			if !coupon.ValidID(v) {
+				return nil, httpapi.Invalid(lines.where(), "must be a user id of 1 to 64 characters of A-Z a-z 0-9 _ . : -")
+			}
+			ids = append(ids, v)
+		}
+		return ids, nil
+	}
+	added, pos, err := a.Commands.AddAllowlist(c.Request().Context(), id, next, meta(c))
+	if err != nil {
+		return err
+	}
+	a.setPosition(c, pos)
+	return httpapi.JSON(c, http.StatusOK, map[string]int{"added": added})
+}

@@ -1,0 +1,145 @@
+package couponapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
+	"github.com/loyaltyforge/loyalty/domain/coupon"
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/infra/httpapi"
+	readcoupon "github.com/loyaltyforge/loyalty/readmodels/coupon"
+)
+
+// couponJSON is the API's coupon.
+type couponJSON struct {
+	CouponID   string        `json:"coupon_id"`
+	BatchID    string        `json:"batch_id"`
+	UserID     string        `json:"user_id"`
+	Status     coupon.Status `json:"status"`
+	ValidFrom  time.Time     `json:"valid_from"`
+	ValidUntil time.Time     `json:"valid_until"`
+	OrderID    *string       `json:"order_id"`
+}
+
+func toCouponJSON(c readcoupon.Coupon) couponJSON {
+	out := couponJSON{CouponID: c.CouponID, BatchID: c.BatchID, UserID: c.UserID, Status: c.Status,
+		ValidFrom: utc(c.ValidFrom), ValidUntil: utc(c.ValidUntil)}
+	if c.OrderID != "" {
+		id := c.OrderID
+		out.OrderID = &id
+	}
+	return out
+}
+
+func (a api) claim(c echo.Context) error {
+	batchID, err := pathID(c, "batch_id")
+	if err != nil {
+		return err
+	}
+	var body struct {
+		UserID string `json:"user_id"`
+	}
+	if err := httpapi.BindJSON(c, &body); err != nil {
+		return err
+	}
+	if err := httpapi.ID("user_id", body.UserID); err != nil {
+		return err
+	}
+	if err := httpapi.AllowSelfOr(c, body.UserID); err != nil {
+		return err
+	}
+	if a.ClaimsPerBatch != nil {
+		if ok, wait := a.ClaimsPerBatch.Allow("batch:" + batchID); !ok {
+			p := httpapi.NewProblem(http.StatusTooManyRequests, httpapi.CodeRateLimited, "too many claims on batch %s", batchID)
+			p.RetryAfter = wait
+			return p
+		}
+	}
+	got, pos, err := a.Commands.Claim(c.Request().Context(), couponcmd.ClaimCoupon{
+		BatchID: batchID, UserID: body.UserID, Key: c.Request().Header.Get(httpapi.HeaderIdempotencyKey), Meta: meta(c),
+	})
+	a.setPosition(c, pos)
+	if err != nil {
+		return err
+	}
+	return httpapi.JSON(c, http.StatusCreated, toCouponJSON(readcoupon.Coupon{
+		CouponID: got.ID, BatchID: got.BatchID, UserID: body.UserID, Status: got.Status,
+		ValidFrom: got.ValidFrom, ValidUntil: got.ValidUntil, OrderID: got.OrderID,
+	}))
+}
+
+func (a api) startIssuance(c echo.Context) error {
+	batchID, err := pathID(c, "batch_id")
+	if err != nil {
+		return err
+	}
+	lines := newLineReader(c.Request().Body)
+	job, pos, err := a.Commands.StartIssuance(c.Request().Context(), couponcmd.StartIssuance{
+		JobID: es.NewID(), BatchID: batchID, Next: lines.next, Meta: meta(c),
+	}, a.Listings)
+	a.setPosition(c, pos)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/issuance-jobs/"+job.JobID)
+	return httpapi.JSON(c, http.StatusAccepted, map[string]any{
+		"job_id": job.JobID, "batch_id": batchID, "status": "running", "total": job.Total,
+	})
+}
+
+type jobJSON struct {
+	JobID   string `json:"job_id"`
+	BatchID string `json:"batch_id"`
+	Status  string `json:"status"`
+	Total   int64  `json:"total"`
+	Issued  int64  `json:"issued"`
+	Skipped int64  `json:"skipped"`
+	Failed  int64  `json:"failed"`
+}
+
+func (a api) getJob(c echo.Context) error {
+	id := c.Param("job_id")
+	if len(id) < 1 || len(id) > 64 {
+		return httpapi.BadRequest("job_id must be 1 to 64 characters")
+	}
+	j, err := a.Reader.Job(c.Request().Context(), id)
+	if err != nil {
+		return notFound(err, "issuance job "+id)
+	}
+	return httpapi.JSON(c, http.StatusOK, jobJSON{JobID: j.JobID, BatchID: j.BatchID, Status: j.Status,
+		Total: j.Total, Issued: j.Issued, Skipped: j.Skipped, Failed: j.Failed})
+}
+
+func (a api) listCoupons(c echo.Context) error {
+	userID, err := pathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	status := coupon.Status(c.QueryParam("status"))
+	switch status {
+	case "", coupon.StatusUnused, coupon.StatusReserved, coupon.StatusUsed, coupon.StatusExpired:
+	default:
+		return httpapi.BadRequest("status must be unused, reserved, used or expired")
+	}
+	var list []readcoupon.Coupon
+	if raw := c.QueryParam("as_of"); raw != "" {
+		asOf, perr := time.Parse(time.RFC3339Nano, raw)
+		if perr != nil {
+			return httpapi.BadRequest("as_of must be an RFC 3339 time")
+		}
+		list, err = a.Reader.CouponsAsOf(c.Request().Context(), userID, status, asOf)
+	} else {
+		list, err = a.Reader.Coupons(c.Request().Context(), userID, status)
+	}
+	if err != nil {
+		return err
+	}
+	out := make([]couponJSON, len(list))
+	for i, cp := range list {
+		out[i] = toCouponJSON(cp)
+	}
+	return httpapi.JSON(c, http.StatusOK, map[string]any{"coupons": out})
+}

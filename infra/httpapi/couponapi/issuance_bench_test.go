@@ -1,0 +1,61 @@
+package couponapi_test
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loyaltyforge/loyalty/infra/app/apptest"
+)
+
+// BenchmarkIssuance100kUsers times a 100,000-user job over HTTP, from the upload to
+// status completed (NATS, relay, competing consumer, projection: the whole path). Run it with
+// -benchtime=1x.
+func BenchmarkIssuance100kUsers(b *testing.B) {
+	const users = 100_000
+	ta := apptest.Start(b, apptest.Options{})
+	admin := ta.Token("root", "admin")
+	var sb strings.Builder
+	for i := range users {
+		sb.WriteString("bench-" + strconv.Itoa(i) + "\n")
+	}
+	file := sb.String()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		id := fmt.Sprintf("bulk%d", i)
+		body := map[string]any{
+			"batch_id": id, "name": "bench", "kind": "direct", "amount": 100, "scope": map[string]any{"type": "all"},
+			"exclusive": false, "per_user_limit": 1, "total": users, "audience": "all",
+			"claim_starts_at": time.Now().UTC().Add(-time.Hour).Format(time.RFC3339),
+			"claim_ends_at":   time.Now().UTC().Add(time.Hour).Format(time.RFC3339), "valid_days_after_claim": 30,
+		}
+		if r := ta.Do("POST", "/v1/coupon-batches", admin, body); r.Status != http.StatusCreated {
+			b.Fatalf("batch: %d %s", r.Status, r.Body)
+		}
+		b.StartTimer()
+		start := time.Now()
+		r := ta.Do("POST", "/v1/coupon-batches/"+id+"/issuances", admin, file, "Content-Type", "text/csv")
+		if r.Status != http.StatusAccepted {
+			b.Fatalf("upload: %d %s", r.Status, r.Body)
+		}
+		upload := time.Since(start)
+		jobID := r.Map(b)["job_id"].(string)
+		var last map[string]any
+		done := ta.Eventually(30*time.Minute, func() bool {
+			r := ta.Do("GET", "/v1/issuance-jobs/"+jobID, admin, nil)
+			last = r.Map(b)
+			return last["status"] == "completed"
+		})
+		if !done || last["issued"].(float64) != users {
+			b.Fatalf("job: %v", last)
+		}
+		elapsed := time.Since(start)
+		b.ReportMetric(upload.Seconds(), "upload-s")
+		b.ReportMetric(elapsed.Seconds(), "job-s")
+		b.ReportMetric(users/elapsed.Seconds(), "users/s")
+	}
+}
