@@ -186,6 +186,20 @@ func (w *Writer) reload(stream string, h *hot) error {
 	return nil
 }
 
+// catchUp applies events other processes appended since the cache was filled.
+func (w *Writer) catchUp(stream string, h *hot) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v, err := commands.Load(ctx, w.store, w.codec, stream, h.version+1, h.agg.Apply)
+	if err != nil {
+		return err
+	}
+	if v > h.version {
+		h.version = v
+	}
+	return nil
+}
+
 func (w *Writer) decideAndAppend(stream string, h *hot, group []request) error {
 	type outcome struct {
 		events []es.Event
@@ -193,8 +207,18 @@ func (w *Writer) decideAndAppend(stream string, h *hot, group []request) error {
 	}
 	outs := make([]outcome, len(group))
 	var data []es.EventData
+	caughtUp := false
 	for i, r := range group {
 		evs, err := r.decide(h.agg)
+		if err != nil && !caughtUp && len(data) == 0 {
+			// Never refuse on a stale cache: another process may have released supply. Read
+			// what landed since and decide again (cheap: usually nothing is new).
+			caughtUp = true
+			if cerr := w.catchUp(stream, h); cerr != nil {
+				return cerr
+			}
+			evs, err = r.decide(h.agg)
+		}
 		if err == nil {
 			var enc []es.EventData
 			enc, err = w.codec.EncodeAll(evs, r.meta)

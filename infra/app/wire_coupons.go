@@ -30,7 +30,7 @@ func (a *App) wireCoupons() error {
 	a.AddProjector(couponproj.New(a.Codec))
 	couponapi.Register(a.HTTP, couponapi.Deps{
 		Commands: cmds, Reader: reader, Listings: pgListings{a.Pool}, Clock: a.Clock, Public: a.Store.Public,
-		ClaimsPerUser: limiter(a.Cfg.ClaimRatePerUser), ClaimsPerBatch: limiter(a.Cfg.ClaimRatePerBatch),
+		ClaimLimits: httpapi.ClaimLimits(a.Cfg),
 	})
 
 	a.Publish(couponcmd.ChunkEventTypes()...)
@@ -133,13 +133,6 @@ func issueChunk(ctx context.Context, codec *es.Codec, cmds *couponcmd.Handlers, 
 func taskMeta(task string) es.Metadata {
 	id := es.NewID()
 	return es.Metadata{CorrelationID: id, CausationID: id, Actor: task}
-}
-
-func limiter(perSecond float64) *httpapi.Limiter {
-	if perSecond <= 0 {
-		return nil
-	}
-	return httpapi.NewLimiter(perSecond, max(1, int(perSecond)))
 }
 
 // pgListings keeps the users an issuance upload has listed (migration 00200).

@@ -13,8 +13,12 @@ type routeConfig struct {
 	guard               guard
 	bodyLimit           int64
 	idempotencyRequired bool
-	limiter             *Limiter
-	limitKey            func(echo.Context) string
+	limits              []routeLimit
+}
+
+type routeLimit struct {
+	limiter *Limiter
+	key     func(echo.Context) string
 }
 
 // Roles lets these roles call the route (admin always may). Without Roles or SelfOr every
@@ -42,11 +46,13 @@ func IdempotencyRequired() RouteOption {
 	return func(r *routeConfig) { r.idempotencyRequired = true }
 }
 
-// RateLimited applies l per key (nil key: ByCaller). A nil l changes nothing.
+// RateLimited applies l per key (nil key: ByCaller). A nil l changes nothing. Several limits
+// on one route all apply (e.g. per member and per batch).
 func RateLimited(l *Limiter, key func(echo.Context) string) RouteOption {
 	return func(r *routeConfig) {
-		r.limiter = l
-		r.limitKey = key
+		if l != nil {
+			r.limits = append(r.limits, routeLimit{l, key})
+		}
 	}
 }
 
@@ -63,12 +69,12 @@ func (s *Server) Handle(method, path string, h echo.HandlerFunc, opts ...RouteOp
 		s.mu.Unlock()
 	}
 	mws := []echo.MiddlewareFunc{s.authenticate, s.authorize(cfg.guard)}
-	if cfg.limiter != nil {
-		key := cfg.limitKey
+	for _, rl := range cfg.limits {
+		key := rl.key
 		if key == nil {
 			key = ByCaller
 		}
-		mws = append(mws, rateLimit(cfg.limiter, key))
+		mws = append(mws, rateLimit(rl.limiter, key))
 	}
 	switch method {
 	case http.MethodGet:

@@ -51,13 +51,6 @@ func (a api) claim(c echo.Context) error {
 	if err := httpapi.AllowSelfOr(c, body.UserID); err != nil {
 		return err
 	}
-	if a.ClaimsPerBatch != nil {
-		if ok, wait := a.ClaimsPerBatch.Allow("batch:" + batchID); !ok {
-			p := httpapi.NewProblem(http.StatusTooManyRequests, httpapi.CodeRateLimited, "too many claims on batch %s", batchID)
-			p.RetryAfter = wait
-			return p
-		}
-	}
 	got, pos, err := a.Commands.Claim(c.Request().Context(), couponcmd.ClaimCoupon{
 		BatchID: batchID, UserID: body.UserID, Key: c.Request().Header.Get(httpapi.HeaderIdempotencyKey), Meta: meta(c),
 	})

@@ -25,8 +25,8 @@ type Deps struct {
 	Listings couponcmd.FirstListings
 	Clock    es.Clock
 	Public   func(es.Position) int64 // the store's public position (Loyalty-Position)
-	// ClaimsPerUser and ClaimsPerBatch rate-limit claims (nil: no limit).
-	ClaimsPerUser, ClaimsPerBatch *httpapi.Limiter
+	// ClaimLimits rate-limit claims (per member and per batch; httpapi.ClaimLimits).
+	ClaimLimits []httpapi.RouteOption
 }
 
 type api struct{ Deps }
@@ -48,7 +48,7 @@ func Register(s *httpapi.Server, d Deps) {
 	s.Handle(http.MethodGet, "/v1/coupon-batches/:batch_id", a.getBatch, admin)
 	s.Handle(http.MethodPost, "/v1/coupon-batches/:batch_id/allowlist", a.addAllowlist, admin, httpapi.CSV())
 	s.Handle(http.MethodPost, "/v1/coupon-batches/:batch_id/claims", a.claim,
-		httpapi.Roles(auth.RoleMember), httpapi.RateLimited(d.ClaimsPerUser, nil))
+		append([]httpapi.RouteOption{httpapi.Roles(auth.RoleMember)}, d.ClaimLimits...)...)
 	s.Handle(http.MethodPost, "/v1/coupon-batches/:batch_id/issuances", a.startIssuance, admin, httpapi.CSV())
 	s.Handle(http.MethodGet, "/v1/issuance-jobs/:job_id", a.getJob, admin)
 	s.Handle(http.MethodGet, "/v1/users/:user_id/coupons", a.listCoupons, httpapi.SelfOr("user_id", auth.RoleService))
