@@ -1,0 +1,218 @@
+package inbox
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/domain/fulfillment"
+	"github.com/loyaltyforge/loyalty/domain/inbox"
+	"github.com/loyaltyforge/loyalty/projections"
+)
+
+const exchangesSchema = `
+-- What the fulfillment events told about each exchange so far.
+CREATE TABLE inbox_exchanges (
+	exchange_id    text PRIMARY KEY,
+	user_id        text NOT NULL,
+	gift_id        text NOT NULL,
+	quantity       int NOT NULL,
+	points_spent   bigint NOT NULL,
+	carrier        text NOT NULL DEFAULT '',
+	express_no     text NOT NULL DEFAULT '',
+	requested      boolean NOT NULL DEFAULT false,
+	moving         boolean NOT NULL DEFAULT false,
+	delivered      boolean NOT NULL DEFAULT false,
+	failed         boolean NOT NULL DEFAULT false,
+	failure_reason text NOT NULL DEFAULT '',
+	status         text NOT NULL
+);
+-- Every status an exchange reached: one exchange_update message each, keyed by dedupe_key.
+CREATE TABLE inbox_exchange_updates (
+	seq             bigserial,
+	exchange_id     text NOT NULL,
+	status          text NOT NULL,
+	user_id         text NOT NULL,
+	dedupe_key      text NOT NULL,
+	gift_id         text NOT NULL,
+	quantity        int NOT NULL,
+	carrier         text NOT NULL,
+	express_no      text NOT NULL,
+	failure_reason  text NOT NULL,
+	points_refunded bigint NOT NULL,
+	at              timestamptz NOT NULL,
+	PRIMARY KEY (exchange_id, status)
+);
+CREATE INDEX inbox_exchange_updates_seq ON inbox_exchange_updates (seq);
+`
+
+// Exchanges maintains inbox_exchanges and inbox_exchange_updates from fulfillment events.
+type Exchanges struct{ codec *es.Codec }
+
+// NewExchanges returns the projector; codec decodes fulfillment events.
+func NewExchanges(codec *es.Codec) *Exchanges { return &Exchanges{codec: codec} }
+
+func (*Exchanges) Name() string   { return "inbox_exchanges" }
+func (*Exchanges) Schema() string { return exchangesSchema }
+func (*Exchanges) Tables() []string {
+	return []string{"inbox_exchanges", "inbox_exchange_updates"}
+}
+
+type exchange struct {
+	id, user, gift     string
+	quantity           int
+	pointsSpent        int64
+	carrier, expressNo string
+	requested, moving  bool
+	delivered, failed  bool
+	failureReason      string
+	status             string
+	known, changed     bool
+}
+
+// statusOf follows fulfillment.Saga.ExchangeStatus.
+func (x *exchange) statusOf() string {
+	switch {
+	case x.failed:
+		return string(fulfillment.StatusFailed)
+	case x.delivered:
+		return string(fulfillment.StatusDelivered)
+	case x.expressNo != "" && x.moving:
+		return string(fulfillment.StatusInTransit)
+	case x.expressNo != "":
+		return string(fulfillment.StatusShipped)
+	case x.requested:
+		return string(fulfillment.StatusShipmentRequested)
+	default:
+		return string(fulfillment.StatusAccepted)
+	}
+}
+
+// Apply loads the state of the batch's exchanges, evolves it in memory and writes it back with
+// the status changes, in two round trips whatever the batch size.
+func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
+	type item struct {
+		id string
+		e  es.Event
+	}
+	var items []item
+	var ids []string
+	seen := map[string]bool{}
+	for _, r := range events {
+		if !strings.HasPrefix(r.Type, "fulfillment.") || !strings.HasPrefix(r.StreamID, "fulfillment-") {
+			continue
+		}
+		e, err := p.codec.Decode(r.Type, r.Data)
+		if err != nil {
+			return fmt.Errorf("inbox_exchanges: %s: %w", r.StreamID, err)
+		}
+		id := strings.TrimPrefix(r.StreamID, "fulfillment-")
+		items = append(items, item{id, e})
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	state, err := loadExchanges(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	b := tx.Batch()
+	for _, it := range items {
+		x := state[it.id]
+		if x == nil {
+			x = &exchange{id: it.id}
+			state[it.id] = x
+		}
+		at, ok := evolve(x, it.e)
+		if !ok || !x.known {
+			continue
+		}
+		x.changed = true
+		if s := x.statusOf(); s != x.status {
+			x.status = s
+			refunded := int64(0)
+			if x.failed {
+				refunded = x.pointsSpent // a failed exchange has its points refunded (API.md)
+			}
+			b.Queue(`INSERT INTO inbox_exchange_updates (exchange_id, status, user_id, dedupe_key, gift_id, quantity,
+					carrier, express_no, failure_reason, points_refunded, at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+				x.id, s, x.user, inbox.ExchangeUpdateKey(x.id, s), x.gift, x.quantity,
+				x.carrier, x.expressNo, x.failureReason, refunded, at)
+		}
+	}
+	for _, id := range ids {
+		x := state[id]
+		if !x.changed {
+			continue
+		}
+		b.Queue(`INSERT INTO inbox_exchanges (exchange_id, user_id, gift_id, quantity, points_spent, carrier, express_no,
+				requested, moving, delivered, failed, failure_reason, status)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			ON CONFLICT (exchange_id) DO UPDATE SET carrier = $6, express_no = $7, requested = $8, moving = $9,
+				delivered = $10, failed = $11, failure_reason = $12, status = $13`,
+			x.id, x.user, x.gift, x.quantity, x.pointsSpent, x.carrier, x.expressNo,
+			x.requested, x.moving, x.delivered, x.failed, x.failureReason, x.status)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return b.Send(ctx)
+}
+
+func loadExchanges(ctx context.Context, tx projections.Tx, ids []string) (map[string]*exchange, error) {
+	rows, err := tx.Query(ctx, `SELECT exchange_id, user_id, gift_id, quantity, points_spent, carrier, express_no,
+			requested, moving, delivered, failed, failure_reason, status
+		FROM inbox_exchanges WHERE exchange_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]*exchange, len(ids))
+	for rows.Next() {
+		x := &exchange{known: true}
+		if err := rows.Scan(&x.id, &x.user, &x.gift, &x.quantity, &x.pointsSpent, &x.carrier, &x.expressNo,
+			&x.requested, &x.moving, &x.delivered, &x.failed, &x.failureReason, &x.status); err != nil {
+			return nil, err
+		}
+		out[x.id] = x
+	}
+	return out, rows.Err()
+}
+
+// evolve applies one fulfillment event; ok is false for events that change nothing shown.
+func evolve(x *exchange, e es.Event) (at time.Time, ok bool) {
+	switch e := e.(type) {
+	case fulfillment.Started:
+		if x.known {
+			return time.Time{}, false
+		}
+		x.known = true
+		x.user, x.gift, x.quantity, x.pointsSpent = e.UserID, e.GiftID, e.Quantity, e.PointsSpent
+		return e.At, true
+	case fulfillment.ShipmentRequested:
+		x.requested = true
+		return e.At, true
+	case fulfillment.ShipmentCreated:
+		x.carrier, x.expressNo = e.Carrier, e.ExpressNo
+		return e.At, true
+	case fulfillment.TrackingUpdated:
+		if e.Status == fulfillment.TrackingInTransit || e.Status == fulfillment.TrackingDelivered {
+			x.moving = true
+		}
+		return e.ObservedAt, true
+	case fulfillment.Delivered:
+		x.delivered = true
+		return e.At, true
+	case fulfillment.CompensationStarted:
+		x.failed, x.failureReason = true, e.Reason
+		return e.At, true
+	}
+	return time.Time{}, false
+}
