@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,8 +27,12 @@ import (
 	"github.com/loyaltyforge/loyalty/projections"
 )
 
-// BatchSize is how many events one read-model transaction applies at most.
+// BatchSize is how many events one read-model transaction applies at most while following.
 const BatchSize = 1000
+
+// RebuildBatchSize is the batch of a rebuild: larger batches let projectors fold more events
+// into each set-based statement, which is most of a rebuild's speed.
+const RebuildBatchSize = 5000
 
 var validName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,40}$`)
 
@@ -40,12 +45,13 @@ type Runner struct {
 	mu      sync.Mutex
 	entries map[string]*entry
 	order   []string
+	running atomic.Bool // Run was called: this process follows projections
 }
 
 type entry struct {
 	p       projections.Projector
 	hash    string
-	rebuild chan chan error // rebuild requests handled by the active follower
+	rebuild chan rebuildRequest // rebuild requests handled by the active follower
 	active  bool
 }
 
@@ -68,7 +74,7 @@ func (r *Runner) Add(p projections.Projector) {
 		panic("projector: projection registered twice: " + p.Name())
 	}
 	sum := sha256.Sum256([]byte(p.Schema() + "\x00" + fmt.Sprint(p.Tables())))
-	r.entries[p.Name()] = &entry{p: p, hash: hex.EncodeToString(sum[:8]), rebuild: make(chan chan error)}
+	r.entries[p.Name()] = &entry{p: p, hash: hex.EncodeToString(sum[:8]), rebuild: make(chan rebuildRequest)}
 	r.order = append(r.order, p.Name())
 }
 
@@ -170,6 +176,8 @@ func swapViews(ctx context.Context, tx pgx.Tx, p projections.Projector, gen int)
 // Run follows every projection until ctx ends. Across processes only one follower per
 // projection is active (a session advisory lock); the others wait as standbys.
 func (r *Runner) Run(ctx context.Context) error {
+	r.running.Store(true)
+	defer r.running.Store(false)
 	if err := r.Ensure(ctx); err != nil {
 		return err
 	}
@@ -234,12 +242,12 @@ func (r *Runner) holdAndFollow(ctx context.Context, e *entry) error {
 		case err := <-done:
 			stop()
 			return err
-		case reply := <-e.rebuild:
+		case req := <-e.rebuild:
 			// Keep the live generation current while the new one is built; stop it only for the switch.
-			err := r.rebuild(ctx, e, gen, stop, done)
+			err := r.rebuildWithProgress(ctx, e, gen, stop, done, req.progress)
 			stop()
 			<-done
-			reply <- err
+			req.reply <- err
 			if err != nil {
 				return err
 			}
@@ -319,23 +327,44 @@ func (r *Runner) applyBatch(ctx context.Context, p projections.Projector, gen in
 
 var errAlreadyApplied = errors.New("projector: batch already applied")
 
+// rebuildRequest asks the active follower for a rebuild; the error comes back on reply.
+type rebuildRequest struct {
+	reply    chan error
+	progress Progress
+}
+
 // Progress reports a rebuild's progress: events applied so far and the head's public position.
 type Progress func(applied, head int64)
 
 // RequestRebuild asks the active follower of this process to rebuild name. When no follower in
 // this process holds the projection, the rebuild runs here, taking the projection's lock.
 func (r *Runner) RequestRebuild(ctx context.Context, name string, progress Progress) error {
-	r.mu.Lock()
-	e, ok := r.entries[name]
-	active := ok && e.active
-	r.mu.Unlock()
+	e, ok := r.entry(name)
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownProjection, name)
 	}
+	err := r.rebuildLocally(ctx, e, progress)
+	// The follower of this process may be between taking the lock and saying so: ask it.
+	for i := 0; errors.Is(err, ErrHeldElsewhere) && r.running.Load() && i < 100; i++ {
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+		err = r.rebuildLocally(ctx, e, progress)
+	}
+	return err
+}
+
+// rebuildLocally hands the rebuild to this process's follower when it is active, or runs it
+// here under the projection's lock; ErrHeldElsewhere when neither is possible.
+func (r *Runner) rebuildLocally(ctx context.Context, e *entry, progress Progress) error {
+	name := e.p.Name()
+	r.mu.Lock()
+	active := e.active
+	r.mu.Unlock()
 	if active {
 		reply := make(chan error, 1)
 		select {
-		case e.rebuild <- reply:
+		case e.rebuild <- rebuildRequest{reply: reply, progress: progress}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -397,14 +426,15 @@ func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int,
 	if _, err := r.pool.Exec(ctx, `UPDATE projection_state SET status = 'rebuilding', updated_at = now() WHERE name = $1`, name); err != nil {
 		return err
 	}
-	var applied int64
+	var applied, head int64
+	var batches int
 	catchUp := func() error {
 		pos, err := r.checkpoint(ctx, name, gen)
 		if err != nil {
 			return err
 		}
 		for {
-			events, err := r.store.ReadAll(ctx, pos, BatchSize)
+			events, err := r.store.ReadAll(ctx, pos, RebuildBatchSize)
 			if err != nil {
 				return err
 			}
@@ -417,8 +447,14 @@ func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int,
 			pos = events[len(events)-1].Position
 			applied += int64(len(events))
 			if progress != nil {
-				head, _ := r.store.Head(ctx)
-				progress(applied, r.store.Public(head))
+				// The head moves slowly compared with a rebuild: asking for it now and then is enough.
+				if batches%20 == 0 {
+					if h, err := r.store.Head(ctx); err == nil {
+						head = r.store.Public(h)
+					}
+				}
+				batches++
+				progress(applied, max(head, r.store.Public(pos)))
 			}
 		}
 	}
@@ -520,8 +556,8 @@ func (r *Runner) Statuses(ctx context.Context) ([]Status, error) {
 	return out, nil
 }
 
-// WaitFor blocks until every live projection has applied the event at public position n
-// (read-your-writes for ?min_position=N); it gives up when ctx ends.
+// WaitFor blocks until every projection registered in this runner has applied the event at
+// public position n (read-your-writes for ?min_position=N); it gives up when ctx ends.
 func (r *Runner) WaitFor(ctx context.Context, n int64) error {
 	var target es.Position
 	for {
@@ -537,12 +573,16 @@ func (r *Runner) WaitFor(ctx context.Context, n int64) error {
 			return err
 		}
 	}
+	// A projection registered here but not created yet (its follower has not started) is
+	// behind too: answering early would let a reader miss its own write.
+	names := r.Names()
 	for {
 		var behind int
-		err := r.pool.QueryRow(ctx, `SELECT count(*) FROM projection_state s
-			JOIN projection_checkpoints c ON c.name = s.name AND c.gen = s.live_gen
-			WHERE (c.commit_pos, c.prepare_pos) < ($1::numeric, $2::numeric)`,
-			strconv.FormatUint(target.Commit, 10), strconv.FormatUint(target.Prepare, 10)).Scan(&behind)
+		err := r.pool.QueryRow(ctx, `SELECT count(*) FROM unnest($3::text[]) AS n(name)
+			LEFT JOIN projection_state s ON s.name = n.name
+			LEFT JOIN projection_checkpoints c ON c.name = s.name AND c.gen = s.live_gen
+			WHERE c.name IS NULL OR (c.commit_pos, c.prepare_pos) < ($1::numeric, $2::numeric)`,
+			strconv.FormatUint(target.Commit, 10), strconv.FormatUint(target.Prepare, 10), names).Scan(&behind)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,428 @@
+package projector_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
+	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
+	"github.com/loyaltyforge/loyalty/infra/projector"
+	"github.com/loyaltyforge/loyalty/projections"
+)
+
+const tickType = "test.ticked.v1"
+
+// counter counts the events of every stream: a double apply shows as a count too high.
+type counter struct {
+	ddl string
+	// hook, when set, runs after the batch's rows are written and before Apply returns.
+	hook func(ctx context.Context, events []es.RecordedEvent) error
+}
+
+func newCounter() *counter {
+	return &counter{ddl: `CREATE TABLE tc_counts (stream text PRIMARY KEY, n bigint NOT NULL, last bigint NOT NULL);`}
+}
+
+func (*counter) Name() string     { return "tc" }
+func (c *counter) Schema() string { return c.ddl }
+func (*counter) Tables() []string { return []string{"tc_counts"} }
+func (c *counter) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
+	type agg struct{ n, last int64 }
+	per := map[string]*agg{}
+	var order []string
+	for _, e := range events {
+		if e.Type != tickType {
+			continue
+		}
+		a := per[e.StreamID]
+		if a == nil {
+			a = &agg{}
+			per[e.StreamID] = a
+			order = append(order, e.StreamID)
+		}
+		a.n++
+		a.last = e.StreamVersion
+	}
+	b := tx.Batch()
+	for _, s := range order {
+		b.Queue(`INSERT INTO tc_counts (stream, n, last) VALUES ($1, $2, $3)
+			ON CONFLICT (stream) DO UPDATE SET n = tc_counts.n + excluded.n, last = excluded.last`, s, per[s].n, per[s].last)
+	}
+	if err := b.Send(ctx); err != nil {
+		return err
+	}
+	if c.hook != nil {
+		return c.hook(ctx, events)
+	}
+	return nil
+}
+
+type env struct {
+	pool  *pgxpool.Pool
+	store *pgstore.Store
+}
+
+func newEnv(t *testing.T) env {
+	pool := pgtest.New(t)
+	return env{pool: pool, store: pgstore.New(pool)}
+}
+
+func ticks(n int) []es.EventData {
+	events := make([]es.EventData, n)
+	for i := range events {
+		data, _ := json.Marshal(map[string]int{"i": i})
+		events[i] = es.EventData{ID: es.NewID(), Type: tickType, Data: data}
+	}
+	return events
+}
+
+// tick appends n events to stream and returns the public position of the last one.
+func (e env) tick(t testing.TB, stream string, n int) int64 {
+	t.Helper()
+	res, err := e.store.Append(context.Background(), stream, es.Any, ticks(n))
+	require.NoError(t, err)
+	return e.store.Public(res.Position)
+}
+
+// run starts a runner with p; stop cancels it and waits until it has let go of its locks.
+func (e env) run(t *testing.T, p projections.Projector) (r *projector.Runner, stop func()) {
+	r = projector.New(e.pool, e.store, nil)
+	r.Add(p)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.Run(ctx)
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return r, stop
+}
+
+func (e env) counts(t testing.TB) map[string]int64 {
+	t.Helper()
+	rows, err := e.pool.Query(context.Background(), `SELECT stream, n FROM tc_counts`)
+	require.NoError(t, err)
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var s string
+		var n int64
+		require.NoError(t, rows.Scan(&s, &n))
+		out[s] = n
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func (e env) checkpointEvents(t testing.TB) int64 {
+	var n int64
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT c.events FROM projection_checkpoints c
+		JOIN projection_state s ON s.name = c.name AND s.live_gen = c.gen WHERE c.name = 'tc'`).Scan(&n))
+	return n
+}
+
+func waitFor(t testing.TB, r *projector.Runner, pos int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, r.WaitFor(ctx, pos))
+}
+
+func TestAKilledBatchIsAppliedOnceAfterRestart(t *testing.T) {
+	// given a projector whose process dies after writing its rows but before the commit
+	e := newEnv(t)
+	e.tick(t, "s-a", 3)
+	last := e.tick(t, "s-b", 2)
+	wrote := make(chan struct{})
+	dying := newCounter()
+	dying.hook = func(ctx context.Context, _ []es.RecordedEvent) error {
+		close(wrote)
+		<-ctx.Done() // the process is killed while the transaction is open
+		return ctx.Err()
+	}
+	_, kill := e.run(t, dying)
+	select {
+	case <-wrote:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first runner never applied a batch")
+	}
+	kill()
+
+	// when a new process starts from the checkpoint
+	r, _ := e.run(t, newCounter())
+	waitFor(t, r, last)
+
+	// then every event counts once
+	assert.Equal(t, map[string]int64{"s-a": 3, "s-b": 2}, e.counts(t))
+	assert.Equal(t, int64(5), e.checkpointEvents(t))
+}
+
+func TestAFailedBatchLeavesNeitherRowsNorCheckpoint(t *testing.T) {
+	// given a projector that fails once after writing a batch
+	e := newEnv(t)
+	last := e.tick(t, "s-a", 4)
+	var failures atomic.Int32
+	flaky := newCounter()
+	flaky.hook = func(context.Context, []es.RecordedEvent) error {
+		if failures.Add(1) == 1 {
+			return errors.New("disk on fire")
+		}
+		return nil
+	}
+
+	// when the runner retries it
+	r, _ := e.run(t, flaky)
+	waitFor(t, r, last)
+
+	// then the failed attempt left nothing behind
+	assert.GreaterOrEqual(t, failures.Load(), int32(2))
+	assert.Equal(t, map[string]int64{"s-a": 4}, e.counts(t))
+	assert.Equal(t, int64(4), e.checkpointEvents(t))
+}
+
+func TestRestartResumesFromTheCheckpoint(t *testing.T) {
+	// given a projection that caught up and stopped
+	e := newEnv(t)
+	r, stop := e.run(t, newCounter())
+	waitFor(t, r, e.tick(t, "s-a", 3))
+	stop()
+
+	// when more events arrive and a new process takes over
+	e.tick(t, "s-a", 2)
+	last := e.tick(t, "s-b", 1)
+	var seen atomic.Int64
+	resumed := newCounter()
+	resumed.hook = func(_ context.Context, events []es.RecordedEvent) error {
+		seen.Add(int64(len(events)))
+		return nil
+	}
+	r2, _ := e.run(t, resumed)
+	waitFor(t, r2, last)
+
+	// then it applies only what came after the checkpoint
+	assert.Equal(t, int64(3), seen.Load())
+	assert.Equal(t, map[string]int64{"s-a": 5, "s-b": 1}, e.counts(t))
+	assert.Equal(t, int64(6), e.checkpointEvents(t))
+}
+
+func TestWaitForGivesReadYourWrites(t *testing.T) {
+	// given a running projection
+	e := newEnv(t)
+	r, _ := e.run(t, newCounter())
+
+	for i := 1; i <= 5; i++ {
+		// when a write returns its position and the reader waits for it
+		pos := e.tick(t, "s-a", 1)
+		waitFor(t, r, pos)
+
+		// then the read model already shows it
+		assert.Equal(t, int64(i), e.counts(t)["s-a"])
+	}
+
+	// and waiting for a position nobody wrote gives up with the context
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, r.WaitFor(ctx, 1<<40), context.DeadlineExceeded)
+}
+
+func TestStatusesShowPositionAndLag(t *testing.T) {
+	// given a projection that is stopped behind the head
+	e := newEnv(t)
+	r, stop := e.run(t, newCounter())
+	caught := e.tick(t, "s-a", 2)
+	waitFor(t, r, caught)
+	stop()
+	head := e.tick(t, "s-a", 3)
+	// Readers stop below the oldest transaction running anywhere on the server.
+	require.Eventually(t, func() bool {
+		h, err := e.store.Head(context.Background())
+		return err == nil && e.store.Public(h) == head
+	}, 10*time.Second, 10*time.Millisecond)
+
+	// when an operator asks
+	list, err := r.Statuses(context.Background())
+	require.NoError(t, err)
+
+	// then it sees where the projection stands and how far behind it is
+	require.Len(t, list, 1)
+	assert.Equal(t, "tc", list[0].Name)
+	assert.Equal(t, caught, list[0].Position)
+	assert.Equal(t, head-caught, list[0].LagEvents)
+	assert.Equal(t, "live", list[0].Status)
+}
+
+func TestASchemaChangeRebuildsIntoANewGenerationWhileTheOldOneServes(t *testing.T) {
+	// given generation 1 built by the first version of the projector
+	e := newEnv(t)
+	r, stop := e.run(t, newCounter())
+	last := e.tick(t, "s-a", 3)
+	waitFor(t, r, last)
+	stop()
+
+	// when a version with another DDL starts and its rebuild is held half-way
+	v2 := newCounter()
+	v2.ddl = `CREATE TABLE tc_counts (stream text PRIMARY KEY, n bigint NOT NULL, last bigint NOT NULL, note text NOT NULL DEFAULT 'v2');`
+	gate := make(chan struct{})
+	var entered atomic.Bool
+	v2.hook = func(ctx context.Context, _ []es.RecordedEvent) error {
+		entered.Store(true)
+		select {
+		case <-gate:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	e.run(t, v2)
+	require.Eventually(t, entered.Load, 20*time.Second, 10*time.Millisecond)
+
+	// then readers still see generation 1
+	assert.Equal(t, map[string]int64{"s-a": 3}, e.counts(t))
+	var status string
+	var gen int
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT status, live_gen FROM projection_state WHERE name = 'tc'`).Scan(&status, &gen))
+	assert.Equal(t, "rebuilding", status)
+	assert.Equal(t, 1, gen)
+
+	// and once the rebuild finishes they see generation 2, old schema gone
+	close(gate)
+	require.Eventually(t, func() bool {
+		var note string
+		err := e.pool.QueryRow(context.Background(), `SELECT note FROM tc_counts WHERE stream = 's-a'`).Scan(&note)
+		return err == nil && note == "v2"
+	}, 20*time.Second, 20*time.Millisecond)
+	assert.Equal(t, map[string]int64{"s-a": 3}, e.counts(t))
+	var old bool
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'rm_tc_g1')`).Scan(&old))
+	assert.False(t, old)
+}
+
+// load appends to a few streams from several goroutines until stop is closed and returns how
+// many events each stream got.
+func load(t *testing.T, e env, stop <-chan struct{}) func() map[string]int64 {
+	var mu sync.Mutex
+	want := map[string]int64{}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			stream := fmt.Sprintf("s-%d", w)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := e.store.Append(context.Background(), stream, es.Any, ticks(1+w)); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				want[stream] += int64(1 + w)
+				mu.Unlock()
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	return func() map[string]int64 {
+		wg.Wait()
+		return want
+	}
+}
+
+func TestRebuildDuringAWriteLoadEndsLikeAFreshBuild(t *testing.T) {
+	// given a live projection with history and writers that keep appending
+	e := newEnv(t)
+	for i := range 20 {
+		e.tick(t, fmt.Sprintf("h-%d", i%5), 50)
+	}
+	r, _ := e.run(t, newCounter())
+	stop := make(chan struct{})
+	wait := load(t, e, stop)
+	var once sync.Once
+	halt := func() map[string]int64 {
+		once.Do(func() { close(stop) })
+		return wait()
+	}
+	defer halt()
+
+	// when an operator rebuilds it while the writes go on
+	var calls atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	require.NoError(t, r.RequestRebuild(ctx, "tc", func(applied, head int64) { calls.Add(1) }))
+	time.Sleep(50 * time.Millisecond) // writes after the switch too
+	want := halt()
+	waitFor(t, r, e.tick(t, "h-0", 1))
+
+	// then it serves from a new generation with every event once
+	for i := range 5 {
+		want[fmt.Sprintf("h-%d", i)] += 200
+	}
+	want["h-0"]++
+	assert.Equal(t, want, e.counts(t))
+	assert.Positive(t, calls.Load(), "progress was reported")
+	var gen int
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT live_gen FROM projection_state WHERE name = 'tc'`).Scan(&gen))
+	assert.Equal(t, 2, gen)
+
+	// and a fresh build up to the same checkpoint has exactly the same rows
+	rep, err := r.Verify(ctx, "tc", nil)
+	require.NoError(t, err)
+	assert.True(t, rep.Clean(), "%+v", rep)
+	require.Len(t, rep.Tables, 1)
+	assert.Equal(t, int64(len(want)), rep.Tables[0].Rows)
+}
+
+func TestVerifyCatchesATamperedRow(t *testing.T) {
+	// given a caught-up projection whose live table was edited by hand
+	e := newEnv(t)
+	e.tick(t, "s-a", 3)
+	r, _ := e.run(t, newCounter())
+	waitFor(t, r, e.tick(t, "s-b", 2))
+	ctx := context.Background()
+	_, err := e.pool.Exec(ctx, `UPDATE rm_tc_g1.tc_counts SET n = 7 WHERE stream = 's-b'`)
+	require.NoError(t, err)
+
+	// when it is verified
+	rep, err := r.Verify(ctx, "tc", nil)
+	require.NoError(t, err)
+
+	// then both sides of the edited row are reported and nothing else
+	require.False(t, rep.Clean())
+	require.Len(t, rep.Tables, 1)
+	d := rep.Tables[0]
+	assert.Equal(t, "tc_counts", d.Table)
+	assert.Equal(t, int64(1), d.LiveOnlyCount)
+	assert.Equal(t, int64(1), d.RebuiltOnlyCount)
+	assert.JSONEq(t, `{"stream":"s-b","n":7,"last":2}`, d.LiveOnly[0])
+	assert.JSONEq(t, `{"stream":"s-b","n":2,"last":2}`, d.RebuiltOnly[0])
+	assert.Equal(t, int64(5), rep.Events)
+
+	// and the scratch schema is gone
+	var left int
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rm_tc_v%'`).Scan(&left))
+	assert.Zero(t, left)
+}
+
+func TestVerifyOfAnUnknownOrUnbuiltProjectionFails(t *testing.T) {
+	e := newEnv(t)
+	r := projector.New(e.pool, e.store, nil)
+	r.Add(newCounter())
+	_, err := r.Verify(context.Background(), "nope", nil)
+	assert.ErrorIs(t, err, projector.ErrUnknownProjection)
+	_, err = r.Verify(context.Background(), "tc", nil)
+	assert.ErrorIs(t, err, projector.ErrNotBuilt)
+}
