@@ -46,6 +46,7 @@ type Runner struct {
 	entries map[string]*entry
 	order   []string
 	running atomic.Bool // Run was called: this process follows projections
+	locks   *locker
 }
 
 type entry struct {
@@ -60,7 +61,7 @@ func New(pool *pgxpool.Pool, store es.Store, log *slog.Logger) *Runner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{pool: pool, store: store, log: log, entries: map[string]*entry{}}
+	return &Runner{pool: pool, store: store, log: log, entries: map[string]*entry{}, locks: &locker{pool: pool}}
 }
 
 // Add registers a projector; names must be unique and lower-case.
@@ -181,6 +182,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.Ensure(ctx); err != nil {
 		return err
 	}
+	defer r.locks.close()
 	var wg sync.WaitGroup
 	for _, name := range r.Names() {
 		e := r.entries[name]
@@ -204,19 +206,14 @@ func (r *Runner) runOne(ctx context.Context, e *entry) {
 }
 
 func (r *Runner) holdAndFollow(ctx context.Context, e *entry) error {
-	conn, err := r.pool.Acquire(ctx)
+	got, err := r.locks.tryLock(ctx, lockKey(e.p.Name()))
 	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(e.p.Name())).Scan(&got); err != nil {
 		return err
 	}
 	if !got {
 		return nil // another process follows this projection; try again later
 	}
-	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, lockKey(e.p.Name())) //nolint:errcheck
+	defer r.locks.unlock(lockKey(e.p.Name()))
 	r.setActive(e, true)
 	defer r.setActive(e, false)
 
