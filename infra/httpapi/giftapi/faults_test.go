@@ -1,0 +1,215 @@
+package giftapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/domain/fulfillment"
+	"github.com/loyaltyforge/loyalty/infra/app/apptest"
+	"github.com/loyaltyforge/loyalty/infra/bus"
+	"github.com/loyaltyforge/loyalty/infra/courier"
+)
+
+// acceptN exchanges one gift for n members and returns the exchange ids.
+func (w *world) acceptN(t *testing.T, giftID string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range n {
+		user := fmt.Sprintf("u%02d", i)
+		w.earn(t, user, 1000)
+		r := w.exchange(user, giftID, 1, "k")
+		require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
+		var acc struct {
+			ExchangeID string `json:"exchange_id"`
+		}
+		r.JSON(t, &acc)
+		ids[i] = acc.ExchangeID
+	}
+	return ids
+}
+
+// sagaEvents counts the event types in an exchange's saga stream.
+func (w *world) sagaEvents(t *testing.T, exchangeID string) map[string]int {
+	t.Helper()
+	recs, err := w.App.Store.ReadStream(context.Background(), fulfillment.Stream(exchangeID), 1, 1000)
+	require.NoError(t, err)
+	n := map[string]int{}
+	for _, r := range recs {
+		n[r.Type]++
+	}
+	return n
+}
+
+func (w *world) shipmentRows(t *testing.T, exchangeID string) (rows, deliveries int) {
+	t.Helper()
+	err := w.App.Pool.QueryRow(context.Background(),
+		`SELECT count(*), coalesce(sum(deliveries), 0) FROM shipment_requests WHERE exchange_id = $1`, exchangeID).Scan(&rows, &deliveries)
+	require.NoError(t, err)
+	return rows, deliveries
+}
+
+func TestFaultyCourierStillDeliversEveryExchangeOnce(t *testing.T) {
+	// given a courier failing 30% of calls and hanging on 10% of them (after doing the work)
+	sim := courier.NewSimulator(courier.SimOptions{Step: 50 * time.Millisecond, ErrorRate: 0.3, TimeoutRate: 0.1, Seed: 42})
+	w := start(t, apptest.Options{CourierSim: sim})
+	const n = 12
+	w.createGift(t, "mug", 10, n)
+
+	// when n members exchange
+	ids := w.acceptN(t, "mug", n)
+
+	// then every exchange is delivered, with exactly one shipment each
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() { w.waitStatus(t, id, 60*time.Second, "delivered") })
+	}
+	wg.Wait()
+	for _, id := range ids {
+		rows, _ := w.shipmentRows(t, id)
+		assert.Equal(t, 1, rows, "warehouse rows of %s", id)
+		assert.Equal(t, 1, w.sagaEvents(t, id)["fulfillment.shipment_created.v1"], "shipments of %s", id)
+	}
+	st := sim.Stats()
+	assert.Equal(t, int64(n), st.Created, "distinct courier shipments")
+	assert.Positive(t, st.InjectedErrors)
+	assert.Positive(t, st.InjectedTimeouts)
+}
+
+func TestRedeliveredShipmentRequestShipsOnce(t *testing.T) {
+	w := start(t, apptest.Options{})
+	w.createGift(t, "mug", 10, 1)
+	id := w.acceptN(t, "mug", 1)[0]
+	w.waitStatus(t, id, 20*time.Second, "delivered")
+	recs, err := w.App.Store.ReadStream(context.Background(), fulfillment.Stream(id), 1, 100)
+	require.NoError(t, err)
+	var request es.RecordedEvent
+	for _, r := range recs {
+		if r.Type == "fulfillment.shipment_requested.v1" {
+			request = r
+		}
+	}
+	require.NotEmpty(t, request.ID)
+
+	// when the same request reaches the warehouse 3 more times (past JetStream's dedupe window)
+	for i := range 3 {
+		m := nats.NewMsg(bus.Subject(request.Type))
+		m.Data = request.Data
+		m.Header.Set(bus.HeaderStream, request.StreamID)
+		m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s-again-%d", request.ID, i))
+		_, err := w.App.JS.PublishMsg(context.Background(), m)
+		require.NoError(t, err)
+	}
+
+	// then the warehouse saw all of them and still keeps one row, one courier shipment
+	require.True(t, w.Eventually(10*time.Second, func() bool {
+		_, deliveries := w.shipmentRows(t, id)
+		return deliveries == 4
+	}), "the warehouse should see 4 deliveries")
+	rows, _ := w.shipmentRows(t, id)
+	assert.Equal(t, 1, rows)
+	assert.Equal(t, int64(1), w.App.CourierSim.Stats().Created)
+	assert.Equal(t, 1, w.sagaEvents(t, id)["fulfillment.shipment_created.v1"])
+	assert.Equal(t, "delivered", w.waitStatus(t, id, time.Second, "delivered").Status)
+}
+
+func TestPermanentRejectionRefundsExactlyWhatWasSpent(t *testing.T) {
+	// given a courier that does not serve Nowhere
+	sim := courier.NewSimulator(courier.SimOptions{Step: 50 * time.Millisecond, Reject: func(r courier.ShipmentRequest) string {
+		if r.Recipient.City == "Nowhere" {
+			return "address out of area"
+		}
+		return ""
+	}})
+	w := start(t, apptest.Options{CourierSim: sim})
+	w.createGift(t, "mug", 130, 5)
+	w.earn(t, "ada", 1000)
+
+	// when Ada exchanges 3 mugs to Nowhere
+	body := exchangeBody("mug", 3)
+	body["address"] = map[string]string{"name": "Ada", "phone": "1", "line1": "1 rue X", "city": "Nowhere", "postal_code": "0", "country": "FR"}
+	r := w.Do("POST", "/v1/users/ada/exchanges", w.member("ada"), body, "Idempotency-Key", "k")
+	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
+	var acc struct {
+		ExchangeID string `json:"exchange_id"`
+	}
+	r.JSON(t, &acc)
+
+	// then the exchange fails with the courier's reason
+	x := w.waitStatus(t, acc.ExchangeID, 20*time.Second, "failed")
+	require.NotNil(t, x.FailureReason)
+	assert.Contains(t, *x.FailureReason, "address out of area")
+	assert.Nil(t, x.Shipment)
+
+	// and once compensated, her points and the stock are exactly as before
+	require.True(t, w.Eventually(10*time.Second, func() bool {
+		return w.sagaEvents(t, acc.ExchangeID)["fulfillment.compensated.v1"] == 1
+	}))
+	pos := w.createGift(t, "marker", 1, 0)
+	assert.Equal(t, int64(1000), w.balance(t, "ada", pos))
+	assert.Equal(t, int64(5), w.stock(t, "mug", pos))
+	ledger := w.Do("GET", "/v1/users/ada/points/ledger?min_position="+pos, w.member("ada"), nil)
+	require.Equal(t, http.StatusOK, ledger.Status)
+	assert.Contains(t, string(ledger.Body), `"type":"refunded"`)
+	assert.Contains(t, string(ledger.Body), `"amount":390`)
+
+	// and operators see a failed saga that cannot be retried
+	s := w.Do("GET", "/v1/admin/sagas?state=failed&min_position="+pos, w.admin, nil)
+	require.Equal(t, http.StatusOK, s.Status)
+	assert.Contains(t, string(s.Body), acc.ExchangeID)
+	retry := w.Do("POST", "/v1/admin/sagas/"+acc.ExchangeID+"/retry", w.admin, nil)
+	assert.Equal(t, http.StatusConflict, retry.Status, string(retry.Body))
+}
+
+func TestSagaFailsAfterTheRetryLimitAndAnOperatorRetryDelivers(t *testing.T) {
+	// given a courier that is down
+	sim := courier.NewSimulator(courier.SimOptions{Step: 50 * time.Millisecond, ErrorRate: 1})
+	w := start(t, apptest.Options{CourierSim: sim})
+	w.createGift(t, "mug", 10, 1)
+	id := w.acceptN(t, "mug", 1)[0]
+
+	// then the saga gives up after its attempts and shows as failed, the exchange not refunded
+	var saga sagaRow
+	require.True(t, w.Eventually(40*time.Second, func() bool {
+		r := w.Do("GET", "/v1/admin/sagas?state=failed", w.admin, nil)
+		var page struct {
+			Sagas []sagaRow `json:"sagas"`
+		}
+		r.JSON(t, &page)
+		if len(page.Sagas) == 0 {
+			return false
+		}
+		saga = page.Sagas[0]
+		return true
+	}), "the saga should fail")
+	assert.Equal(t, id, saga.SagaID)
+	assert.Equal(t, fulfillment.DefaultRetryPolicy().MaxAttempts, saga.Attempts)
+	require.NotNil(t, saga.LastError)
+	assert.True(t, strings.Contains(*saga.LastError, "503") || strings.Contains(*saga.LastError, "circuit"), *saga.LastError)
+	assert.Equal(t, "shipment_requested", w.waitStatus(t, id, time.Second, "shipment_requested").Status)
+
+	// when the courier is back and an operator retries
+	sim.SetFaults(0, 0)
+	r := w.Do("POST", "/v1/admin/sagas/"+id+"/retry", w.admin, nil)
+	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
+
+	// then the exchange is delivered
+	w.waitStatus(t, id, 30*time.Second, "delivered")
+	assert.Equal(t, http.StatusNotFound, w.Do("POST", "/v1/admin/sagas/nope/retry", w.admin, nil).Status)
+}
+
+type sagaRow struct {
+	SagaID    string  `json:"saga_id"`
+	State     string  `json:"state"`
+	Attempts  int     `json:"attempts"`
+	LastError *string `json:"last_error"`
+}

@@ -1,0 +1,34 @@
+package gift
+
+import (
+	"fmt"
+
+	"github.com/loyaltyforge/loyalty/domain/es"
+)
+
+// decoder decodes only the event types a projector handles, so the rest of the log costs a map
+// lookup and no JSON work during a rebuild.
+type decoder struct {
+	codec *es.Codec
+	types map[string]bool
+}
+
+func newDecoder(codec *es.Codec, events ...es.Event) decoder {
+	d := decoder{codec: codec, types: map[string]bool{}}
+	for _, e := range events {
+		d.types[e.EventName()] = true
+	}
+	return d
+}
+
+// decode returns nil for an event the projector does not handle.
+func (d decoder) decode(r es.RecordedEvent) (es.Event, error) {
+	if !d.types[r.Type] {
+		return nil, nil
+	}
+	e, err := d.codec.Decode(r.Type, r.Data)
+	if err != nil {
+		return nil, fmt.Errorf("%s@%d: %w", r.StreamID, r.StreamVersion, err)
+	}
+	return e, nil
+}
