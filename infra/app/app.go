@@ -18,9 +18,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	pointscmd "github.com/loyaltyforge/loyalty/commands/points"
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/domain/fulfillment"
+	"github.com/loyaltyforge/loyalty/domain/gift"
 	"github.com/loyaltyforge/loyalty/domain/inbox"
 	"github.com/loyaltyforge/loyalty/domain/order"
 	"github.com/loyaltyforge/loyalty/domain/points"
@@ -64,6 +66,9 @@ type App struct {
 	ReadDB  readmodels.DB
 	Runner  *projector.Runner
 	Secret  []byte
+
+	// Points is the one points command handler (its account cache is shared by every feature).
+	Points *pointscmd.Handler
 
 	CourierSim *courier.Simulator // the in-process simulator, when one runs
 	CourierURL string
@@ -130,6 +135,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	for _, types := range [][]es.Event{
 		toES(points.EventTypes()), toES(coupon.EventTypes()), toES(supply.EventTypes()),
 		toES(fulfillment.EventTypes()), toES(order.EventTypes()), toES(inbox.EventTypes()),
+		toES(gift.EventTypes()),
 	} {
 		a.Codec.Register(types...)
 	}
@@ -216,7 +222,13 @@ func (a *App) openCourier(sim *courier.Simulator) error {
 		a.closers = append(a.closers, stop)
 		a.CourierSim, a.CourierURL = sim, url
 	}
-	a.Courier = courier.NewClient(a.CourierURL, courier.ClientOptions{})
+	// The breaker stays open for a span scaled by the courier's pace: a fixed 30s would outlast a
+	// fast (test) courier's whole retry schedule and fail sagas that only had to wait.
+	openFor := 30 * time.Second
+	if a.Cfg.CourierStep > 0 {
+		openFor = min(max(20*a.Cfg.CourierStep, time.Second), 30*time.Second)
+	}
+	a.Courier = courier.NewClient(a.CourierURL, courier.ClientOptions{BreakerOpenFor: openFor})
 	return nil
 }
 

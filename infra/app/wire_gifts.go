@@ -11,9 +11,7 @@ import (
 	"time"
 
 	giftcmd "github.com/loyaltyforge/loyalty/commands/gift"
-	pointscmd "github.com/loyaltyforge/loyalty/commands/points"
 	"github.com/loyaltyforge/loyalty/domain/fulfillment"
-	"github.com/loyaltyforge/loyalty/domain/gift"
 	"github.com/loyaltyforge/loyalty/domain/points"
 	"github.com/loyaltyforge/loyalty/infra/bus"
 	"github.com/loyaltyforge/loyalty/infra/courier"
@@ -32,14 +30,11 @@ const GiftFulfillmentDurable = "gift-fulfillment"
 // warehouse's answers and by a sweeper of due sagas), the warehouse, the projectors, the
 // HTTP routes and the reservation timeout sweeper.
 func (a *App) wireGifts() error {
-	if !a.Codec.Knows(gift.Defined{}.EventName()) {
-		a.Codec.Register(toES(gift.EventTypes())...)
-	}
 	policy := giftPolicy(a.Cfg.CourierStep)
-	client := a.giftCourier()
+	client := a.Courier
 
 	gifts := giftcmd.NewGifts(a.Store, a.Codec, a.Clock)
-	accounts := pointscmd.New(a.Store, a.Codec, a.Clock, pointscmd.Options{TTL: a.Cfg.PointsTTL})
+	accounts := a.Points
 	exchanges := giftcmd.NewExchanges(accounts, a.Clock, gifts)
 	pm := giftcmd.NewFulfillment(a.Store, a.Codec, a.Clock, gifts, accounts, courierTracker{client}, policy, a.Cfg.PointsTTL)
 	queries := giftrm.New(a.ReadDB)
@@ -124,17 +119,6 @@ func giftPolicy(step time.Duration) fulfillment.RetryPolicy {
 		p.PollInterval = max(step, 10*time.Millisecond)
 	}
 	return p
-}
-
-// giftCourier is the courier client of the warehouse and the tracking polls. Its breaker stays
-// open for a span scaled by the courier's pace: a fixed 30s would outlast a fast test courier's
-// whole retry schedule (backoff from LOYALTY_COURIER_STEP) and fail sagas that only had to wait.
-func (a *App) giftCourier() *courier.Client {
-	openFor := min(max(20*a.Cfg.CourierStep, time.Second), 30*time.Second)
-	if a.Cfg.CourierStep <= 0 {
-		openFor = 30 * time.Second
-	}
-	return courier.NewClient(a.CourierURL, courier.ClientOptions{BreakerOpenFor: openFor})
 }
 
 func startSaga(ctx context.Context, pm *giftcmd.Fulfillment, m bus.Message, now time.Time) error {

@@ -15,6 +15,7 @@ import (
 // releases holds past their deadline.
 func (a *App) wirePoints() error {
 	cmds := pointscmd.New(a.Store, a.Codec, a.Clock, pointscmd.Options{TTL: a.Cfg.PointsTTL})
+	a.Points = cmds
 	queries := pointsrm.New(a.ReadDB, a.Clock, a.Store, a.Codec)
 	a.AddProjector(pointsproj.NewAccounts(a.Codec))
 	a.AddProjector(pointsproj.NewLedger(a.Codec))
