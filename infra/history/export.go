@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
 )
 
 // Filter selects the events to export; zero fields select everything.
@@ -178,8 +179,12 @@ func (x Exporter) page(ctx context.Context, after es.Position, size int, f Filte
 // pgPage is the PostgreSQL store's ReadAll with the filter in the WHERE clause: the same
 // commit order and the same bound below the oldest running transaction.
 func pgPage(ctx context.Context, pool *pgxpool.Pool, after es.Position, size int, f Filter) ([]es.RecordedEvent, es.Position, error) {
-	where := []string{`(tx_id, global_position) > ($1::text::xid8, $2)`, `tx_id < pg_snapshot_xmin(pg_current_snapshot())`}
-	args := []any{strconv.FormatUint(after.Commit, 10), int64(after.Prepare), size}
+	h, err := pgstore.Horizon(ctx, pool)
+	if err != nil {
+		return nil, after, err
+	}
+	where := []string{`(tx_id, global_position) > ($1::text::xid8, $2)`, `tx_id < $4::text::xid8`}
+	args := []any{strconv.FormatUint(after.Commit, 10), int64(after.Prepare), size, h}
 	add := func(cond string, v any) {
 		args = append(args, v)
 		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
@@ -197,7 +202,7 @@ func pgPage(ctx context.Context, pool *pgxpool.Pool, after es.Position, size int
 		add("starts_with(stream_id, ?)", f.StreamPrefix)
 	}
 	rows, err := pool.Query(ctx, `SELECT stream_id, stream_version, event_id::text, event_type, data::text, metadata::text,
-		recorded_at, tx_id::text, global_position FROM es_events WHERE `+strings.Join(where, " AND ")+`
+		recorded_at, tx_id::text AS tx_text, global_position FROM es_events WHERE `+strings.Join(where, " AND ")+`
 		ORDER BY tx_id, global_position LIMIT $3`, args...)
 	if err != nil {
 		return nil, after, fmt.Errorf("history: read events: %w", err)

@@ -26,6 +26,11 @@ type Store struct {
 
 	// PollInterval bounds how long a subscriber waits for events appended by other processes.
 	PollInterval time.Duration
+	// ClusterWideHorizon makes readers wait for every transaction of the server, not only those
+	// of this database (see horizon.go); for servers where stats rights cannot be granted.
+	ClusterWideHorizon bool
+
+	hz horizon
 }
 
 // New returns a store over a migrated database.
@@ -149,11 +154,15 @@ func (s *Store) ReadAll(ctx context.Context, after es.Position, limit int) ([]es
 	if limit <= 0 {
 		limit = 1000
 	}
+	h, err := s.readHorizon(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM es_events
 		WHERE (tx_id, global_position) > ($1::text::xid8, $2)
-		  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+		  AND tx_id < $4::text::xid8
 		ORDER BY tx_id, global_position LIMIT $3`,
-		strconv.FormatUint(after.Commit, 10), int64(after.Prepare), limit)
+		strconv.FormatUint(after.Commit, 10), int64(after.Prepare), limit, h)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read all: %w", err)
 	}
@@ -201,11 +210,15 @@ func (s *Store) SubscribeAll(ctx context.Context, after es.Position, h es.Handle
 
 // Head implements es.Store.
 func (s *Store) Head(ctx context.Context) (es.Position, error) {
+	h, err := s.readHorizon(ctx)
+	if err != nil {
+		return es.Position{}, err
+	}
 	var tx string
 	var pos int64
-	err := s.pool.QueryRow(ctx, `SELECT tx_id::text AS tx_text, global_position FROM es_events
-		WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY tx_id DESC, global_position DESC LIMIT 1`).Scan(&tx, &pos)
+	err = s.pool.QueryRow(ctx, `SELECT tx_id::text AS tx_text, global_position FROM es_events
+		WHERE tx_id < $1::text::xid8
+		ORDER BY tx_id DESC, global_position DESC LIMIT 1`, h).Scan(&tx, &pos)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return es.Start, nil
 	}
