@@ -60,6 +60,7 @@ type reply struct {
 
 type hot struct {
 	reqs    chan request
+	done    chan struct{} // closed when the goroutine has left; requests queued after that are lost
 	agg     Aggregate
 	version int64
 	loaded  bool
@@ -69,14 +70,28 @@ type hot struct {
 func (w *Writer) Do(ctx context.Context, stream string, meta es.Metadata, decide Decide) (Result, error) {
 	r := request{ctx: ctx, decide: decide, meta: meta, reply: make(chan reply, 1)}
 	for {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
 		h := w.get(stream)
 		select {
 		case h.reqs <- r:
+		case <-h.done:
+			continue
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
+		select {
+		case rep := <-r.reply:
+			return rep.res, rep.err
+		case <-h.done:
+			// The stream went idle between get and the send. Its goroutine leaves only with an
+			// empty queue, after answering what it took, so r was either answered or never seen:
+			// in the second case send it to a fresh goroutine.
 			select {
 			case rep := <-r.reply:
 				return rep.res, rep.err
-			case <-ctx.Done():
-				return Result{}, ctx.Err()
+			default:
 			}
 		case <-ctx.Done():
 			return Result{}, ctx.Err()
@@ -89,7 +104,7 @@ func (w *Writer) get(stream string) *hot {
 	defer w.mu.Unlock()
 	h, ok := w.streams[stream]
 	if !ok {
-		h = &hot{reqs: make(chan request, w.maxBulk)}
+		h = &hot{reqs: make(chan request, w.maxBulk), done: make(chan struct{})}
 		w.streams[stream] = h
 		go w.loop(stream, h)
 	}
@@ -99,9 +114,16 @@ func (w *Writer) get(stream string) *hot {
 // Invalidate drops the cached state of a stream (after an out-of-band change, e.g. in tests).
 func (w *Writer) Invalidate(stream string) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if h, ok := w.streams[stream]; ok {
-		h.reqs <- request{decide: nil}
+	h, ok := w.streams[stream]
+	w.mu.Unlock()
+	if !ok {
+		return
+	}
+	// Not under w.mu: a full queue would block every other stream's Do. A goroutine that has
+	// left takes its cache with it, so a marker that lands after that is not needed.
+	select {
+	case h.reqs <- request{}:
+	case <-h.done:
 	}
 }
 
@@ -116,6 +138,7 @@ func (w *Writer) loop(stream string, h *hot) {
 			w.mu.Lock()
 			if len(h.reqs) == 0 {
 				delete(w.streams, stream)
+				close(h.done)
 				w.mu.Unlock()
 				return
 			}
