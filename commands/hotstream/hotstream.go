@@ -232,7 +232,7 @@ func (w *Writer) decideAndAppend(stream string, h *hot, group []request) error {
 	var data []es.EventData
 	caughtUp := false
 	for i, r := range group {
-		evs, err := r.decide(h.agg)
+		evs, err := safeDecide(r.decide, h.agg)
 		if err != nil && !caughtUp && len(data) == 0 {
 			// Never refuse on a stale cache: another process may have released supply. Read
 			// what landed since and decide again (cheap: usually nothing is new).
@@ -240,7 +240,7 @@ func (w *Writer) decideAndAppend(stream string, h *hot, group []request) error {
 			if cerr := w.catchUp(stream, h); cerr != nil {
 				return cerr
 			}
-			evs, err = r.decide(h.agg)
+			evs, err = safeDecide(r.decide, h.agg)
 		}
 		if err == nil {
 			var enc []es.EventData
@@ -277,4 +277,15 @@ func (w *Writer) decideAndAppend(stream string, h *hot, group []request) error {
 		r.reply <- reply{res: rr}
 	}
 	return nil
+}
+
+// safeDecide turns a panicking decision into that command's error: one bad command must not
+// take the stream's writer, and with it every other command of the stream, down.
+func safeDecide(decide Decide, agg Aggregate) (events []es.Event, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			events, err = nil, fmt.Errorf("hotstream: decision panicked: %v", p)
+		}
+	}()
+	return decide(agg)
 }
