@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -194,6 +195,8 @@ func (w *Writer) run(stream string, h *hot, group []request) {
 			}
 			return
 		}
+		// Writers in other processes collide here: spread the retries out a little.
+		time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) * int64(1+min(attempt, 8)))))
 	}
 }
 
