@@ -10,8 +10,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	pointscmd "github.com/loyaltyforge/loyalty/commands/points"
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/domain/points"
+	"github.com/loyaltyforge/loyalty/infra/snapshots"
 )
 
 // seedLongAccount writes n events of a realistic life (earnings, spends, holds released or
@@ -73,12 +75,30 @@ func toES(in []points.Event) []es.Event {
 }
 
 // BenchmarkSpendOn100kEventAccount spends 1 point from an account with 100,000 events: from
-// the warm account cache (the normal case: one append round trip) and cold (the account is
-// loaded from the whole stream first), the baseline the cache saves.
+// the warm account cache (the normal case: one append round trip), cold from a snapshot (after
+// a restart or an eviction: the snapshot, then the few events after it) and cold without one
+// (the whole stream is replayed), the baseline that the cache and the snapshots save.
 func BenchmarkSpendOn100kEventAccount(b *testing.B) {
 	f := newFixture(b)
 	ctx := context.Background()
 	seedLongAccount(b, f, "long", 100_000)
+	snaps := snapshots.New(f.store.Pool())
+	withSnaps := pointscmd.New(f.store, f.codec, f.clock, pointscmd.Options{TTL: 100 * 24 * time.Hour, Snapshots: snaps})
+	b.Cleanup(withSnaps.Close)
+	if _, err := withSnaps.Balance(ctx, "long"); err != nil { // a replay, which asks for a snapshot
+		b.Fatal(err)
+	}
+	var snapshotBytes int
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		_, data, ok, err := snaps.Load(ctx, points.Stream("long"))
+		if err != nil || time.Now().After(deadline) {
+			b.Fatal("no snapshot", err)
+		}
+		if ok {
+			snapshotBytes = len(data)
+			break
+		}
+	}
 	var seq atomic.Int64
 	spend := func(b *testing.B) {
 		_, err := f.h.Spend(ctx, "long", fmt.Sprintf("bench-%d", seq.Add(1)), 1, meta)
@@ -91,6 +111,15 @@ func BenchmarkSpendOn100kEventAccount(b *testing.B) {
 		for b.Loop() {
 			spend(b)
 		}
+	})
+	b.Run("cold_from_snapshot", func(b *testing.B) {
+		for b.Loop() {
+			withSnaps.Forget("long")
+			if _, err := withSnaps.Spend(ctx, "long", fmt.Sprintf("bench-%d", seq.Add(1)), 1, meta); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(snapshotBytes), "snapshot_bytes")
 	})
 	b.Run("cold", func(b *testing.B) {
 		for b.Loop() {

@@ -18,12 +18,17 @@ type account struct {
 	acct    *points.Account
 	version int64       // events applied to acct
 	pos     es.Position // position of the event at version (zero if unknown)
+	lastID  string      // id of the event at version ("" if unknown: no snapshot is taken)
 	loaded  bool
 	elem    *list.Element
+
+	snapVersion int64 // version of the latest snapshot loaded or written (or tried)
+	snapQueued  bool  // waiting for the snapshot writer
 }
 
+// reset empties the state. A queued snapshot stays queued: the writer skips an unloaded account.
 func (a *account) reset() {
-	a.acct, a.version, a.pos, a.loaded = nil, 0, es.Position{}, false
+	a.acct, a.version, a.pos, a.lastID, a.loaded, a.snapVersion = nil, 0, es.Position{}, "", false, 0
 }
 
 // cache keeps the most recently used accounts. An account's state is small (open lots, open

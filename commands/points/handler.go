@@ -7,12 +7,17 @@
 // reading only the new events and decides again. A decision that appends nothing (a rejection
 // or a repeat) is checked against a freshly caught-up state first, so a stale cache never
 // refuses a spend that another process's earning would have covered.
+//
+// A cold load (after a restart or an eviction) starts from the account's latest snapshot when
+// a SnapshotStore is given, and replays only the events after it. Snapshots are written in
+// the background once a cold load would replay more than Options.SnapshotEvery events.
 package points
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -29,6 +34,11 @@ type Options struct {
 	TTL          time.Duration // default lifetime of an earned or refunded lot; DefaultTTL
 	CacheSize    int           // accounts kept in memory; 10000
 	ReadPageSize int           // events per read while loading; 2000
+
+	Snapshots     SnapshotStore // nil: no snapshots, every cold load replays the whole stream
+	SnapshotEvery int64         // events a cold load may replay before a snapshot is taken; 1000
+	SnapshotQueue int           // snapshots waiting to be written; more are dropped; 256
+	Log           *slog.Logger  // snapshot failures; nil discards
 }
 
 // Handler runs the commands of points accounts.
@@ -40,9 +50,17 @@ type Handler struct {
 	page  int
 	cache *cache
 	newID func() string
+	log   *slog.Logger
+
+	snaps     SnapshotStore
+	snapEvery int64
+	snapQ     chan *account
+	stopSnaps context.CancelFunc
+	snapsDone chan struct{}
 }
 
-// New returns a handler. codec must know the points event types.
+// New returns a handler. codec must know the points event types. With opts.Snapshots it starts
+// the snapshot writer, which Close stops.
 func New(store commands.Store, codec *es.Codec, clock es.Clock, opts Options) *Handler {
 	if opts.TTL <= 0 {
 		opts.TTL = DefaultTTL
@@ -53,8 +71,27 @@ func New(store commands.Store, codec *es.Codec, clock es.Clock, opts Options) *H
 	if opts.ReadPageSize <= 0 {
 		opts.ReadPageSize = 2000
 	}
-	return &Handler{store: store, codec: codec, clock: clock, ttl: opts.TTL, page: opts.ReadPageSize,
-		cache: newCache(opts.CacheSize), newID: es.NewID}
+	if opts.SnapshotEvery <= 0 {
+		opts.SnapshotEvery = 1000
+	}
+	if opts.SnapshotQueue <= 0 {
+		opts.SnapshotQueue = 256
+	}
+	if opts.Log == nil {
+		opts.Log = discardLogger()
+	}
+	h := &Handler{store: store, codec: codec, clock: clock, ttl: opts.TTL, page: opts.ReadPageSize,
+		cache: newCache(opts.CacheSize), newID: es.NewID, log: opts.Log}
+	if opts.Snapshots != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		h.snaps, h.snapEvery, h.snapQ = opts.Snapshots, opts.SnapshotEvery, make(chan *account, opts.SnapshotQueue)
+		h.stopSnaps, h.snapsDone = cancel, make(chan struct{})
+		go func() {
+			defer close(h.snapsDone)
+			h.writeSnapshots(ctx)
+		}()
+	}
+	return h
 }
 
 // Result says where a command left the stream. When the command changed nothing (a repeat),
@@ -138,7 +175,8 @@ func (h *Handler) run(ctx context.Context, acc *account, meta es.Metadata, decid
 		for _, e := range events {
 			acc.acct.Apply(e)
 		}
-		acc.version, acc.pos = res.NextVersion, res.Position
+		acc.version, acc.pos, acc.lastID = res.NextVersion, res.Position, data[len(data)-1].ID
+		h.maybeSnapshot(acc)
 		if after != nil {
 			after(acc.acct, now)
 		}
@@ -150,14 +188,41 @@ func (h *Handler) run(ctx context.Context, acc *account, meta es.Metadata, decid
 // event by event, so an interrupted load (a client that gave up on a long account) keeps its
 // progress; only an event that cannot be applied drops the entry.
 func (h *Handler) catchUp(ctx context.Context, acc *account) error {
+	verify := false
 	if acc.acct == nil {
-		acc.acct, acc.version, acc.pos = points.New(), 0, es.Position{}
+		acc.reset()
+		acc.acct = points.New()
+		if h.restore(ctx, acc) {
+			verify = true
+		}
 	}
 	stream := points.Stream(acc.user)
+	from := acc.version + 1
+	if verify {
+		// Reading from the snapshot's own event proves the stream still holds the history
+		// the snapshot was taken from, and gives that event's position, in the same query.
+		from = acc.version
+	}
 	for {
-		recs, err := h.store.ReadStream(ctx, stream, acc.version+1, h.page)
+		recs, err := h.store.ReadStream(ctx, stream, from, h.page)
 		if err != nil {
+			if verify {
+				acc.reset()
+			}
 			return fmt.Errorf("points: read %s: %w", stream, err)
+		}
+		n := len(recs)
+		if verify {
+			verify = false
+			if n == 0 || recs[0].StreamVersion != acc.version || recs[0].ID != acc.lastID {
+				h.log.Warn("points: snapshot does not match the stream; replaying", "stream", stream, "version", acc.version)
+				acc.reset()
+				acc.acct = points.New()
+				from = 1
+				continue
+			}
+			acc.pos = recs[0].Position
+			recs = recs[1:]
 		}
 		for _, r := range recs {
 			if r.StreamVersion != acc.version+1 {
@@ -170,12 +235,14 @@ func (h *Handler) catchUp(ctx context.Context, acc *account) error {
 				return fmt.Errorf("points: %s@%d: %w", stream, r.StreamVersion, err)
 			}
 			acc.acct.Apply(e)
-			acc.version, acc.pos = r.StreamVersion, r.Position
+			acc.version, acc.pos, acc.lastID = r.StreamVersion, r.Position, r.ID
 		}
-		if len(recs) < h.page {
+		if n < h.page {
 			acc.loaded = true
+			h.maybeSnapshot(acc)
 			return nil
 		}
+		from = acc.version + 1
 	}
 }
 

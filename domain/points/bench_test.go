@@ -11,7 +11,7 @@ import (
 
 // longHistory makes a realistic long account: n events of earning, spending, holds,
 // exchanges, refunds and daily expiry runs, one operation every ten minutes (~2 years).
-func longHistory(b *testing.B, n int) ([]points.Event, time.Time) {
+func longHistory(b testing.TB, n int) ([]points.Event, time.Time) {
 	b.Helper()
 	r := rand.New(rand.NewPCG(1, 2))
 	acct := points.New()
@@ -76,6 +76,14 @@ func BenchmarkSpendOn100kEventAccount(b *testing.B) {
 			points.Replay(events...)
 		}
 		b.ReportMetric(float64(len(events)), "events")
+	})
+	b.Run("snapshot", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := acct.Snapshot(); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 	b.Run("from_snapshot", func(b *testing.B) {
 		b.ReportAllocs()

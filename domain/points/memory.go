@@ -1,7 +1,7 @@
 package points
 
 import (
-	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -108,7 +108,10 @@ func (m *memory) encode(keep func(gen uint32) bool, withGen bool) []byte {
 		}
 		return 0
 	}
-	out := []byte{memoryFormat}
+	// Sized for typical entries up front: growing a buffer of megabytes step by step was a
+	// good part of snapshotting a long account.
+	out := make([]byte, 1, 64+64*(len(m.earnings)+len(m.exchanges))+24*(len(m.spends)+len(m.refunds)+len(m.holds)))
+	out[0] = memoryFormat
 	earnings := sortedKeys(m.earnings, func(v earnRec) bool { return keep(v.gen) })
 	out = binary.AppendUvarint(out, uint64(len(earnings)))
 	for _, k := range earnings {
@@ -196,7 +199,11 @@ func (m *memory) decode(data []byte, gen int64) error {
 			}
 		}
 	}
-	for n := r.count(); n > 0 && r.err == nil; n-- {
+	n = r.count()
+	if len(m.holds) == 0 {
+		m.holds = make(map[key]closedHold, n)
+	}
+	for ; n > 0 && r.err == nil; n-- {
 		k := r.key()
 		v := closedHold{captured: r.byte() == 1, amount: r.varint()}
 		v.gen = g()
@@ -204,7 +211,11 @@ func (m *memory) decode(data []byte, gen int64) error {
 			m.holds[k] = v
 		}
 	}
-	for n := r.count(); n > 0 && r.err == nil; n-- {
+	n = r.count()
+	if len(m.exchanges) == 0 {
+		m.exchanges = make(map[key]exchRec, n)
+	}
+	for ; n > 0 && r.err == nil; n-- {
 		k := r.key()
 		v := exchRec{gift: r.string(), qty: int(r.varint()), points: r.varint(), at: r.varint()}
 		v.gen = g()
@@ -225,7 +236,14 @@ func sortedKeys[V any](m map[key]V, keep func(V) bool) []key {
 			ks = append(ks, k)
 		}
 	}
-	slices.SortFunc(ks, func(a, b key) int { return bytes.Compare(a[:], b[:]) })
+	// Byte order, compared as two big-endian words: the same order as bytes.Compare, in a
+	// fraction of the time.
+	slices.SortFunc(ks, func(a, b key) int {
+		if c := cmp.Compare(binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])); c != 0 {
+			return c
+		}
+		return cmp.Compare(binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:]))
+	})
 	return ks
 }
 
@@ -290,6 +308,18 @@ func (r *reader) byte() byte {
 	}
 	b := r.buf[0]
 	r.buf = r.buf[1:]
+	return b
+}
+
+// bytes is a length-prefixed slice of the buffer (not a copy).
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if n > uint64(len(r.buf)) {
+		r.fail()
+		return nil
+	}
+	b := r.buf[:n:n]
+	r.buf = r.buf[n:]
 	return b
 }
 

@@ -6,16 +6,20 @@ import (
 
 	pointscmd "github.com/loyaltyforge/loyalty/commands/points"
 	"github.com/loyaltyforge/loyalty/infra/httpapi/pointsapi"
+	"github.com/loyaltyforge/loyalty/infra/snapshots"
 	pointsproj "github.com/loyaltyforge/loyalty/projections/points"
 	pointsrm "github.com/loyaltyforge/loyalty/readmodels/points"
 )
 
-// wirePoints mounts the points accounts: command handler (with its account cache), the
-// ledger and lots projectors, the HTTP routes, and the scheduler task that expires lots and
-// releases holds past their deadline.
+// wirePoints mounts the points accounts: command handler (with its account cache, and the
+// snapshots that make a cold load of a long account cheap), the ledger and lots projectors,
+// the HTTP routes, and the scheduler task that expires lots and releases holds past their
+// deadline.
 func (a *App) wirePoints() error {
-	cmds := pointscmd.New(a.Store, a.Codec, a.Clock, pointscmd.Options{TTL: a.Cfg.PointsTTL})
+	cmds := pointscmd.New(a.Store, a.Codec, a.Clock, pointscmd.Options{TTL: a.Cfg.PointsTTL,
+		Snapshots: snapshots.New(a.Pool), Log: a.Log})
 	a.Points = cmds
+	a.closers = append(a.closers, cmds.Close) // closers run in reverse: the writer stops before the pool closes
 	queries := pointsrm.New(a.ReadDB, a.Clock, a.Store, a.Codec)
 	a.AddProjector(pointsproj.NewAccounts(a.Codec))
 	a.AddProjector(pointsproj.NewLedger(a.Codec))
