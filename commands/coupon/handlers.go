@@ -47,8 +47,8 @@ type Handlers struct {
 	opts    Options
 }
 
-// New returns the handlers. The codec must know the coupon, supply and issuance event types
-// (IssuanceEventTypes).
+// New returns the handlers. The codec must know the coupon and supply event types
+// (coupon.EventTypes includes the issuance events).
 func New(store commands.Store, codec *es.Codec, clock commands.Clock, opts Options) *Handlers {
 	if opts.ClaimHold <= 0 {
 		opts.ClaimHold = time.Minute
@@ -121,7 +121,7 @@ func (h *Handlers) doBatch(ctx context.Context, batchID string, meta es.Metadata
 
 func (h *Handlers) doJob(ctx context.Context, jobID string, meta es.Metadata,
 	decide func(j *Job) ([]es.Event, error)) (hotstream.Result, error) {
-	return h.jobs.Do(ctx, JobStream(jobID), meta, func(agg hotstream.Aggregate) ([]es.Event, error) {
+	return h.jobs.Do(ctx, coupon.JobStream(jobID), meta, func(agg hotstream.Aggregate) ([]es.Event, error) {
 		return decide(agg.(*Job))
 	})
 }

@@ -3,7 +3,6 @@ package coupon_test
 import (
 	"context"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,26 +12,18 @@ import (
 	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
-	"github.com/loyaltyforge/loyalty/domain/supply"
 	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
+	"github.com/loyaltyforge/loyalty/infra/eventtypes"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
-
 type env struct {
 	h     *couponcmd.Handlers
 	store *pgstore.Store
 	codec *es.Codec
-	clock *clock
+	clock *es.ManualClock
 	pool  *pgxpool.Pool
 }
 
@@ -47,15 +38,8 @@ func newEnv(t *testing.T) *env { return newEnvTB(t, 48) }
 func newEnvTB(t testing.TB, conns int32) *env {
 	t.Helper()
 	pool := pgtest.New(t, conns)
-	codec := es.NewCodec()
-	for _, e := range coupon.EventTypes() {
-		codec.Register(e)
-	}
-	for _, e := range supply.EventTypes() {
-		codec.Register(e)
-	}
-	codec.Register(couponcmd.IssuanceEventTypes()...)
-	c := &clock{now: t0}
+	codec := eventtypes.Codec()
+	c := es.NewManualClock(t0)
 	store := pgstore.New(pool)
 	return &env{h: couponcmd.New(store, codec, c, couponcmd.Options{}), store: store, codec: codec, clock: c, pool: pool}
 }

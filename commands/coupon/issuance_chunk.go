@@ -31,22 +31,22 @@ func IssuanceCouponID(jobID, userID string) string {
 	return "i" + idEncoding.EncodeToString(sha256Sum("issue\x00" + jobID + "\x00" + userID))[:26]
 }
 
-// LoadChunk reads a chunk of a job's file from the log (for a ChunkRequeued).
-func (h *Handlers) LoadChunk(ctx context.Context, jobID string, chunk int) (ChunkQueued, error) {
-	recs, err := h.store.ReadStream(ctx, ChunkStream(jobID, chunk), 1, 1)
+// LoadChunk reads a chunk of a job's file from the log (for a coupon.ChunkRequeued).
+func (h *Handlers) LoadChunk(ctx context.Context, jobID string, chunk int) (coupon.ChunkQueued, error) {
+	recs, err := h.store.ReadStream(ctx, coupon.ChunkStream(jobID, chunk), 1, 1)
 	if err != nil {
-		return ChunkQueued{}, err
+		return coupon.ChunkQueued{}, err
 	}
 	if len(recs) == 0 {
-		return ChunkQueued{}, fmt.Errorf("%w: chunk %d of %s", ErrUnknownJob, chunk, jobID)
+		return coupon.ChunkQueued{}, fmt.Errorf("%w: chunk %d of %s", ErrUnknownJob, chunk, jobID)
 	}
 	e, err := h.codec.Decode(recs[0].Type, recs[0].Data)
 	if err != nil {
-		return ChunkQueued{}, err
+		return coupon.ChunkQueued{}, err
 	}
-	q, ok := e.(ChunkQueued)
+	q, ok := e.(coupon.ChunkQueued)
 	if !ok {
-		return ChunkQueued{}, fmt.Errorf("coupon: %s holds %s", recs[0].StreamID, recs[0].Type)
+		return coupon.ChunkQueued{}, fmt.Errorf("coupon: %s holds %s", recs[0].StreamID, recs[0].Type)
 	}
 	return q, nil
 }
@@ -61,7 +61,7 @@ type chunkPlan struct {
 // ProcessChunk gives each user of the chunk one coupon of the job's batch and records the
 // chunk's outcome. It may run again (redelivery, resend, restart mid-chunk) and even twice at
 // once: wallets dedupe by the job id (coupon.Wallet.Receive's ref) and supply by key.
-func (h *Handlers) ProcessChunk(ctx context.Context, q ChunkQueued, meta es.Metadata) error {
+func (h *Handlers) ProcessChunk(ctx context.Context, q coupon.ChunkQueued, meta es.Metadata) error {
 	var done bool
 	if _, err := h.doJob(ctx, q.JobID, meta, func(j *Job) ([]es.Event, error) {
 		if !j.Started() {
@@ -85,7 +85,7 @@ func (h *Handlers) ProcessChunk(ctx context.Context, q ChunkQueued, meta es.Meta
 		return err
 	}
 	n := int64(len(issued))
-	d := ChunkDone{Chunk: q.Chunk, Issued: n, Skipped: int64(q.Duplicates),
+	d := coupon.ChunkDone{Chunk: q.Chunk, Issued: n, Skipped: int64(q.Duplicates),
 		Failed: int64(q.Lines-q.Duplicates) - n, At: h.clock.Now()}
 	_, err = h.doJob(context.WithoutCancel(ctx), q.JobID, meta, func(j *Job) ([]es.Event, error) {
 		return j.finish(d), nil
@@ -94,7 +94,7 @@ func (h *Handlers) ProcessChunk(ctx context.Context, q ChunkQueued, meta es.Meta
 }
 
 // planChunk decides, on the batch stream, which users the chunk may serve and holds their units.
-func (h *Handlers) planChunk(ctx context.Context, q ChunkQueued, now time.Time, meta es.Metadata) (chunkPlan, error) {
+func (h *Handlers) planChunk(ctx context.Context, q coupon.ChunkQueued, now time.Time, meta es.Metadata) (chunkPlan, error) {
 	var plan chunkPlan
 	hold, until := chunkKey(q.JobID, q.Chunk), now.Add(h.opts.ChunkHold)
 	_, err := h.doBatch(ctx, q.BatchID, meta, func(b *batchState) ([]coupon.Event, error) {
@@ -149,12 +149,17 @@ func (h *Handlers) planChunk(ctx context.Context, q ChunkQueued, now time.Time, 
 		}
 		return toCoupon(supply.Flatten(out)), nil
 	})
-	return plan, err
+	if err != nil {
+		// Do returns on a cancelled ctx while the writer may still be deciding: plan is not ours
+		// to read then.
+		return chunkPlan{}, err
+	}
+	return plan, nil
 }
 
 // serveChunk puts the coupons in the wallets, several at a time. issued lists the users holding
 // this job's coupon afterwards; refused those the wallet turned away (per-user limit).
-func (h *Handlers) serveChunk(ctx context.Context, q ChunkQueued, plan chunkPlan, now time.Time,
+func (h *Handlers) serveChunk(ctx context.Context, q coupon.ChunkQueued, plan chunkPlan, now time.Time,
 	meta es.Metadata) (issued, refused []string, err error) {
 	from, until := plan.spec.ValidityFor(now)
 	var (
@@ -219,7 +224,7 @@ func (h *Handlers) serveUser(ctx context.Context, jobID, batchID, userID string,
 }
 
 // settleChunk makes the supply match the outcome in one append on the batch.
-func (h *Handlers) settleChunk(ctx context.Context, q ChunkQueued, plan chunkPlan, issued, refused []string, meta es.Metadata) error {
+func (h *Handlers) settleChunk(ctx context.Context, q coupon.ChunkQueued, plan chunkPlan, issued, refused []string, meta es.Metadata) error {
 	if !plan.whole {
 		commit := make([]string, len(issued))
 		for i, u := range issued {

@@ -10,7 +10,7 @@ import (
 	"github.com/loyaltyforge/loyalty/domain/es"
 )
 
-// ChunkSize is how many user-id lines one ChunkQueued event carries at most.
+// ChunkSize is how many user-id lines one coupon.ChunkQueued event carries at most.
 const ChunkSize = 1000
 
 // FirstListings remembers which users a job's file has listed already, so a duplicate line is
@@ -42,7 +42,7 @@ type Issuance struct {
 // StartIssuance records the job and its chunks as the file is read, ChunkSize lines per event;
 // the relay sends each chunk to the issuance consumers while the upload goes on. An unknown
 // batch is coupon.ErrBatchNotFound before anything is recorded. If reading fails midway, the
-// job is closed over what was read (JobQueued.Truncated) and the read error is returned.
+// job is closed over what was read (coupon.JobQueued.Truncated) and the read error is returned.
 func (h *Handlers) StartIssuance(ctx context.Context, cmd StartIssuance, seen FirstListings) (Issuance, es.AppendResult, error) {
 	out := Issuance{JobID: cmd.JobID}
 	if _, err := h.doBatch(ctx, cmd.BatchID, cmd.Meta, func(b *batchState) ([]coupon.Event, error) {
@@ -87,7 +87,7 @@ func (h *Handlers) StartIssuance(ctx context.Context, cmd StartIssuance, seen Fi
 		if err != nil {
 			return out, last, err
 		}
-		res, err := h.store.Append(ctx, ChunkStream(cmd.JobID, q.Chunk), es.NoStream, data)
+		res, err := h.store.Append(ctx, coupon.ChunkStream(cmd.JobID, q.Chunk), es.NoStream, data)
 		if err != nil {
 			return out, last, err
 		}
@@ -115,10 +115,10 @@ func (h *Handlers) StartIssuance(ctx context.Context, cmd StartIssuance, seen Fi
 	return out, last, nil
 }
 
-// chunkOf turns a slice of the file into its ChunkQueued event: invalid ids and repeats (within
+// chunkOf turns a slice of the file into its coupon.ChunkQueued event: invalid ids and repeats (within
 // the slice, or of an earlier slice) are counted, the rest are the users the chunk serves.
-func (h *Handlers) chunkOf(ctx context.Context, cmd StartIssuance, n int, lines []string, seen FirstListings) (ChunkQueued, error) {
-	q := ChunkQueued{JobID: cmd.JobID, BatchID: cmd.BatchID, Chunk: n, Lines: len(lines), At: h.clock.Now()}
+func (h *Handlers) chunkOf(ctx context.Context, cmd StartIssuance, n int, lines []string, seen FirstListings) (coupon.ChunkQueued, error) {
+	q := coupon.ChunkQueued{JobID: cmd.JobID, BatchID: cmd.BatchID, Chunk: n, Lines: len(lines), At: h.clock.Now()}
 	inChunk := make(map[string]bool, len(lines))
 	distinct := make([]string, 0, len(lines))
 	for _, id := range lines {

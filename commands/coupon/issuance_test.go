@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
+	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
 )
 
@@ -83,7 +84,7 @@ func TestIssuanceServesEachListedUserOnceWhateverRunsAgain(t *testing.T) {
 
 func replayJob(t *testing.T, e *env, jobID string) *couponcmd.Job {
 	t.Helper()
-	recs, err := e.store.ReadStream(context.Background(), couponcmd.JobStream(jobID), 1, 1<<20)
+	recs, err := e.store.ReadStream(context.Background(), coupon.JobStream(jobID), 1, 1<<20)
 	require.NoError(t, err)
 	j := &couponcmd.Job{}
 	for _, r := range recs {

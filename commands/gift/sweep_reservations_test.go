@@ -14,32 +14,15 @@ import (
 	giftcmd "github.com/loyaltyforge/loyalty/commands/gift"
 	pointscmd "github.com/loyaltyforge/loyalty/commands/points"
 	"github.com/loyaltyforge/loyalty/domain/es"
-	"github.com/loyaltyforge/loyalty/domain/fulfillment"
 	"github.com/loyaltyforge/loyalty/domain/gift"
 	"github.com/loyaltyforge/loyalty/domain/points"
 	"github.com/loyaltyforge/loyalty/domain/supply"
 	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
+	"github.com/loyaltyforge/loyalty/infra/eventtypes"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 )
 
 var t0 = time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // crashing is the real store, except that appends matching crash fail as if the process died
 // around them (the append may not happen at all).
@@ -70,26 +53,14 @@ func (c *crashing) set(f func(string, []es.EventData) bool) {
 type fixture struct {
 	store     *crashing
 	codec     *es.Codec
-	clock     *clock
+	clock     *es.ManualClock
 	gifts     *giftcmd.Gifts
 	exchanges *giftcmd.Exchanges
 }
 
 func newFixture(t *testing.T) *fixture {
-	codec := es.NewCodec()
-	for _, e := range points.EventTypes() {
-		codec.Register(e)
-	}
-	for _, e := range supply.EventTypes() {
-		codec.Register(e)
-	}
-	for _, e := range gift.EventTypes() {
-		codec.Register(e)
-	}
-	for _, e := range fulfillment.EventTypes() {
-		codec.Register(e)
-	}
-	f := &fixture{store: &crashing{Store: pgstore.New(pgtest.New(t))}, codec: codec, clock: &clock{now: t0}}
+	codec := eventtypes.Codec()
+	f := &fixture{store: &crashing{Store: pgstore.New(pgtest.New(t))}, codec: codec, clock: es.NewManualClock(t0)}
 	f.gifts = giftcmd.NewGifts(f.store, codec, f.clock)
 	f.exchanges = giftcmd.NewExchanges(pointscmd.New(f.store, codec, f.clock, pointscmd.Options{}), f.clock, f.gifts)
 	return f
@@ -152,7 +123,7 @@ func TestSweeperCommitsTheStockOfAnExchangeThatHappened(t *testing.T) {
 	n, err := f.exchanges.SweepReservations(context.Background(), streamFinder{f, t, "mug"}, f.clock.Now())
 	require.NoError(t, err)
 	assert.Zero(t, n)
-	f.clock.advance(giftcmd.DefaultReservationTTL)
+	f.clock.Advance(giftcmd.DefaultReservationTTL)
 	n, err = f.exchanges.SweepReservations(context.Background(), streamFinder{f, t, "mug"}, f.clock.Now())
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
@@ -172,7 +143,7 @@ func TestSweeperReleasesTheStockOfAnExchangeThatNeverHappened(t *testing.T) {
 	require.Equal(t, int64(1), f.load(t, "mug").Available())
 
 	// when the deadline passes and the sweeper runs
-	f.clock.advance(giftcmd.DefaultReservationTTL + time.Second)
+	f.clock.Advance(giftcmd.DefaultReservationTTL + time.Second)
 	n, err := f.exchanges.SweepReservations(context.Background(), streamFinder{f, t, "mug"}, f.clock.Now())
 
 	// then the stock is back and a retry of that exchange is told to start afresh

@@ -2,20 +2,17 @@ package inbox_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	inboxcmd "github.com/loyaltyforge/loyalty/commands/inbox"
-	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
-	"github.com/loyaltyforge/loyalty/domain/fulfillment"
 	"github.com/loyaltyforge/loyalty/domain/inbox"
-	"github.com/loyaltyforge/loyalty/domain/points"
 	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
+	"github.com/loyaltyforge/loyalty/infra/eventtypes"
+	"github.com/loyaltyforge/loyalty/infra/postgres"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 	"github.com/loyaltyforge/loyalty/infra/projector"
 	inboxproj "github.com/loyaltyforge/loyalty/projections/inbox"
@@ -24,45 +21,6 @@ import (
 )
 
 var epoch = time.Date(2031, 5, 1, 9, 30, 0, 0, time.UTC)
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func newCodec() *es.Codec {
-	c := es.NewCodec()
-	for _, e := range points.EventTypes() {
-		c.Register(e)
-	}
-	for _, e := range coupon.EventTypes() {
-		c.Register(e)
-	}
-	for _, e := range inbox.EventTypes() {
-		c.Register(e)
-	}
-	for _, e := range fulfillment.EventTypes() {
-		c.Register(e)
-	}
-	return c
-}
-
-// readDB adapts the pool to readmodels.DB.
-type readDB struct{ pool *pgxpool.Pool }
-
-func (d readDB) Query(ctx context.Context, sql string, args ...any) (readmodels.Rows, error) {
-	return d.pool.Query(ctx, sql, args...)
-}
-
-func (d readDB) QueryRow(ctx context.Context, sql string, args ...any) readmodels.Row {
-	return d.pool.QueryRow(ctx, sql, args...)
-}
 
 // index adapts the read model to the scanner, as the app's wiring does.
 type index struct{ db readmodels.DB }
@@ -94,8 +52,8 @@ type fixture struct {
 	ctx    context.Context
 	store  *pgstore.Store
 	codec  *es.Codec
-	clock  *clock
-	db     readDB
+	clock  *es.ManualClock
+	db     readmodels.DB
 	runner *projector.Runner
 	h      *inboxcmd.Handlers
 }
@@ -104,8 +62,8 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	pool := pgtest.New(t)
-	f := &fixture{t: t, ctx: context.Background(), store: pgstore.New(pool), codec: newCodec(),
-		clock: &clock{now: epoch}, db: readDB{pool}}
+	f := &fixture{t: t, ctx: context.Background(), store: pgstore.New(pool), codec: eventtypes.Codec(),
+		clock: es.NewManualClock(epoch), db: postgres.ReadDB(pool)}
 	f.h = inboxcmd.New(f.store, f.codec, f.clock)
 	f.runner = projector.New(pool, f.store, nil)
 	f.runner.Add(inboxproj.NewMessages(f.codec))

@@ -2,7 +2,6 @@ package order_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,58 +14,24 @@ import (
 	"github.com/loyaltyforge/loyalty/domain/points"
 	"github.com/loyaltyforge/loyalty/domain/supply"
 	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
+	"github.com/loyaltyforge/loyalty/infra/eventtypes"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 )
 
 var epoch = time.Date(2031, 5, 1, 12, 0, 0, 0, time.UTC)
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newCodec() *es.Codec {
-	c := es.NewCodec()
-	for _, e := range points.EventTypes() {
-		c.Register(e)
-	}
-	for _, e := range coupon.EventTypes() {
-		c.Register(e)
-	}
-	for _, e := range supply.EventTypes() {
-		c.Register(e)
-	}
-	for _, e := range order.EventTypes() {
-		c.Register(e)
-	}
-	return c
-}
 
 type fixture struct {
 	t     testing.TB
 	ctx   context.Context
 	store *pgstore.Store
 	codec *es.Codec
-	clock *clock
+	clock *es.ManualClock
 	h     *ordercmd.Handlers
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ctx: context.Background(), store: pgstore.New(pgtest.New(t)), codec: newCodec(), clock: &clock{now: epoch}}
+	f := &fixture{t: t, ctx: context.Background(), store: pgstore.New(pgtest.New(t)), codec: eventtypes.Codec(), clock: es.NewManualClock(epoch)}
 	f.h = ordercmd.New(f.store, f.codec, f.clock, ordercmd.NewSpecs(f.store, f.codec))
 	return f
 }

@@ -77,8 +77,10 @@ func (Used) EventName() string           { return "coupon.used.v1" }
 func (Released) EventName() string       { return "coupon.released.v1" }
 func (Expired) EventName() string        { return "coupon.expired.v1" }
 
-// EventTypes lists a zero value of every coupon event, to build an es.Codec. The batch stream
-// also holds supply events: register supply.EventTypes() beside these.
+// EventTypes lists a zero value of every coupon event (batch, wallet and issuance streams), to
+// build an es.Codec. The batch stream also holds supply events: register supply.EventTypes()
+// beside these.
 func EventTypes() []Event {
-	return []Event{BatchCreated{}, AllowlistAdded{}, Received{}, Reserved{}, Used{}, Released{}, Expired{}}
+	return []Event{BatchCreated{}, AllowlistAdded{}, Received{}, Reserved{}, Used{}, Released{}, Expired{},
+		JobStarted{}, ChunkQueued{}, ChunkRequeued{}, JobQueued{}, ChunkDone{}, JobCompleted{}}
 }

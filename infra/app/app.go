@@ -19,19 +19,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	pointscmd "github.com/loyaltyforge/loyalty/commands/points"
-	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
-	"github.com/loyaltyforge/loyalty/domain/fulfillment"
-	"github.com/loyaltyforge/loyalty/domain/gift"
-	"github.com/loyaltyforge/loyalty/domain/inbox"
-	"github.com/loyaltyforge/loyalty/domain/order"
-	"github.com/loyaltyforge/loyalty/domain/points"
-	"github.com/loyaltyforge/loyalty/domain/supply"
 	"github.com/loyaltyforge/loyalty/infra/auth"
 	"github.com/loyaltyforge/loyalty/infra/bus"
 	"github.com/loyaltyforge/loyalty/infra/config"
 	"github.com/loyaltyforge/loyalty/infra/courier"
 	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
+	"github.com/loyaltyforge/loyalty/infra/eventtypes"
 	"github.com/loyaltyforge/loyalty/infra/httpapi"
 	"github.com/loyaltyforge/loyalty/infra/postgres"
 	"github.com/loyaltyforge/loyalty/infra/projector"
@@ -116,7 +110,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Pool.Close)
-	a.ReadDB = readDB{a.Pool}
+	a.ReadDB = postgres.ReadDB(a.Pool)
 
 	switch {
 	case opts.Store != nil:
@@ -131,14 +125,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	default:
 		a.Store = pgstore.New(a.Pool)
 	}
-	a.Codec = es.NewCodec()
-	for _, types := range [][]es.Event{
-		toES(points.EventTypes()), toES(coupon.EventTypes()), toES(supply.EventTypes()),
-		toES(fulfillment.EventTypes()), toES(order.EventTypes()), toES(inbox.EventTypes()),
-		toES(gift.EventTypes()),
-	} {
-		a.Codec.Register(types...)
-	}
+	a.Codec = eventtypes.Codec()
 
 	if err := a.openNATS(ctx); err != nil {
 		return nil, err
@@ -170,14 +157,6 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		}
 	}
 	return a, nil
-}
-
-func toES[E interface{ EventName() string }](in []E) []es.Event {
-	out := make([]es.Event, len(in))
-	for i, e := range in {
-		out[i] = e
-	}
-	return out
 }
 
 func newLogger(format string) *slog.Logger {

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
+	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/infra/bus"
 	"github.com/loyaltyforge/loyalty/infra/httpapi"
@@ -20,11 +21,6 @@ import (
 // the projector, the HTTP routes, the issuance consumer (chunks relayed through NATS) and the
 // scheduler tasks: the claim sweeper, coupon expiry and the re-drive of stalled chunks.
 func (a *App) wireCoupons() error {
-	for _, e := range couponcmd.IssuanceEventTypes() {
-		if !a.Codec.Knows(e.EventName()) {
-			a.Codec.Register(e)
-		}
-	}
 	cmds := couponcmd.New(a.Store, a.Codec, a.Clock, couponcmd.Options{Logger: a.Log})
 	reader := couponrm.Reader{DB: a.ReadDB, Store: a.Store, Codec: a.Codec}
 	a.AddProjector(couponproj.New(a.Codec))
@@ -33,9 +29,9 @@ func (a *App) wireCoupons() error {
 		ClaimLimits: httpapi.ClaimLimits(a.Cfg),
 	})
 
-	a.Publish(couponcmd.ChunkEventTypes()...)
+	a.Publish(coupon.ChunkEventTypes()...)
 	subjects := make([]string, 0, 2)
-	for _, t := range couponcmd.ChunkEventTypes() {
+	for _, t := range coupon.ChunkEventTypes() {
 		subjects = append(subjects, bus.Subject(t))
 	}
 	a.AddWorker("coupon-issuance", func(ctx context.Context) error {
@@ -108,11 +104,11 @@ func issueChunk(ctx context.Context, codec *es.Codec, cmds *couponcmd.Handlers, 
 	if err != nil {
 		return bus.Permanent(err)
 	}
-	var q couponcmd.ChunkQueued
+	var q coupon.ChunkQueued
 	switch e := e.(type) {
-	case couponcmd.ChunkQueued:
+	case coupon.ChunkQueued:
 		q = e
-	case couponcmd.ChunkRequeued:
+	case coupon.ChunkRequeued:
 		if q, err = cmds.LoadChunk(ctx, e.JobID, e.Chunk); err != nil {
 			if couponcmd.IsPermanent(err) {
 				return bus.Permanent(err)

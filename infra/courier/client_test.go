@@ -13,12 +13,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/infra/courier"
 )
 
 func TestClientFollowsAParcelToDelivery(t *testing.T) {
 	// given a courier whose parcels move one status per minute of a fake clock
-	clock := newFakeClock()
+	clock := es.NewManualClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	created := clock.Now()
 	_, url := serve(t, courier.SimOptions{Clock: clock.Now, Step: time.Minute})
 	c := courier.NewClient(url, fastRetries())

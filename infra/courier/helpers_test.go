@@ -2,33 +2,11 @@ package courier_test
 
 import (
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/loyaltyforge/loyalty/infra/courier"
 )
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // serve runs a simulator behind a real HTTP server for the test's lifetime.
 func serve(t *testing.T, opts courier.SimOptions) (*courier.Simulator, string) {

@@ -12,31 +12,11 @@ import (
 
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
-	"github.com/loyaltyforge/loyalty/domain/fulfillment"
 	"github.com/loyaltyforge/loyalty/domain/gift"
 	"github.com/loyaltyforge/loyalty/domain/points"
 	"github.com/loyaltyforge/loyalty/domain/supply"
+	"github.com/loyaltyforge/loyalty/infra/eventtypes"
 )
-
-// Codec knows every event type the audit re-derives from.
-func Codec() *es.Codec {
-	c := es.NewCodec()
-	for _, list := range [][]es.Event{
-		events(points.EventTypes()), events(supply.EventTypes()), events(coupon.EventTypes()),
-		events(gift.EventTypes()), events(fulfillment.EventTypes()),
-	} {
-		c.Register(list...)
-	}
-	return c
-}
-
-func events[E interface{ EventName() string }](in []E) []es.Event {
-	out := make([]es.Event, len(in))
-	for i, e := range in {
-		out[i] = e
-	}
-	return out
-}
 
 // MismatchSample bounds how many mismatches a check lists; all are counted.
 const MismatchSample = 25
@@ -111,7 +91,7 @@ type Auditor struct {
 	Store es.Store
 	// Pool is where the read models are (their public views); nil audits the events only.
 	Pool  *pgxpool.Pool
-	Codec *es.Codec // nil: Codec()
+	Codec *es.Codec // nil: eventtypes.Codec()
 }
 
 // member is a points account with the flows that went through it.
@@ -143,7 +123,7 @@ type exchange struct {
 func (a Auditor) Run(ctx context.Context, progress func(n int64)) (*Report, error) {
 	codec := a.Codec
 	if codec == nil {
-		codec = Codec()
+		codec = eventtypes.Codec()
 	}
 	d := &derived{members: map[string]*member{}, gifts: map[string]*gift.Gift{}, batches: map[string]*coupon.Batch{},
 		received: map[string]int64{}, coupons: map[string]string{}, exchanges: map[string]exchange{},

@@ -13,6 +13,7 @@ import (
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/domain/points"
 	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
+	"github.com/loyaltyforge/loyalty/infra/eventtypes"
 	"github.com/loyaltyforge/loyalty/infra/history"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 	"github.com/loyaltyforge/loyalty/infra/projector"
@@ -58,7 +59,7 @@ func TestAuditCatchesABalanceEditedByHand(t *testing.T) {
 	ctx := context.Background()
 	gen, err := history.Generate(ctx, store.Pool(), history.GenerateOptions{Events: 400, Gifts: 2, Batches: 2})
 	require.NoError(t, err)
-	codec := history.Codec()
+	codec := eventtypes.Codec()
 	project(t, store, pointsproj.NewAccounts(codec), giftproj.NewCatalog(codec), couponproj.New(codec))
 	auditor := history.Auditor{Store: store, Pool: store.Pool()}
 
@@ -101,7 +102,7 @@ func TestAuditCatchesPointsThatDoNotAddUpAndSaysWhatItCannotCompare(t *testing.T
 	// given a member whose history spends more than the lots it names give
 	store := pgstore.New(pgtest.New(t))
 	ctx := context.Background()
-	codec := history.Codec()
+	codec := eventtypes.Codec()
 	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	evs, err := codec.EncodeAll([]es.Event{
 		points.Earned{LotID: "l1", Amount: 100, Reason: points.ReasonPurchase, SourceRef: "o1", ExpiresAt: at.AddDate(1, 0, 0), At: at},

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"strings"
 
-	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/domain/supply"
@@ -193,23 +192,23 @@ func (p *Projector) apply(b projections.Batch, r es.RecordedEvent, e es.Event, d
 func (p *Projector) applyIssuance(b projections.Batch, r es.RecordedEvent, e es.Event) {
 	jobID := strings.TrimPrefix(r.StreamID, "issuance-")
 	switch e := e.(type) {
-	case couponcmd.JobStarted:
+	case coupon.JobStarted:
 		b.Queue(`INSERT INTO coupon_issuance_jobs (job_id, batch_id, started_at, updated_at) VALUES ($1, $2, $3, $3)`,
 			e.JobID, e.BatchID, r.RecordedAt)
-	case couponcmd.ChunkQueued:
+	case coupon.ChunkQueued:
 		b.Queue(`INSERT INTO coupon_issuance_chunks (job_id, chunk, lines, sent_at) VALUES ($1, $2, $3, $4)`,
 			e.JobID, e.Chunk, e.Lines, r.RecordedAt)
 		b.Queue(`UPDATE coupon_issuance_jobs SET chunks = chunks + 1, updated_at = $3,
 			total = CASE WHEN queued THEN total ELSE total + $2 END WHERE job_id = $1`, e.JobID, e.Lines, r.RecordedAt)
-	case couponcmd.ChunkRequeued:
+	case coupon.ChunkRequeued:
 		b.Queue(`UPDATE coupon_issuance_chunks SET sent_at = $3 WHERE job_id = $1 AND chunk = $2`, e.JobID, e.Chunk, r.RecordedAt)
-	case couponcmd.JobQueued:
+	case coupon.JobQueued:
 		b.Queue(`UPDATE coupon_issuance_jobs SET queued = true, total = $2, updated_at = $3 WHERE job_id = $1`, jobID, e.Total, r.RecordedAt)
-	case couponcmd.ChunkDone:
+	case coupon.ChunkDone:
 		b.Queue(`UPDATE coupon_issuance_chunks SET done = true WHERE job_id = $1 AND chunk = $2`, jobID, e.Chunk)
 		b.Queue(`UPDATE coupon_issuance_jobs SET issued = issued + $2, skipped = skipped + $3, failed = failed + $4,
 			updated_at = $5 WHERE job_id = $1`, jobID, e.Issued, e.Skipped, e.Failed, r.RecordedAt)
-	case couponcmd.JobCompleted:
+	case coupon.JobCompleted:
 		b.Queue(`UPDATE coupon_issuance_jobs SET status = 'completed', issued = $2, skipped = $3, failed = $4, updated_at = $5
 			WHERE job_id = $1`, jobID, e.Issued, e.Skipped, e.Failed, r.RecordedAt)
 	}

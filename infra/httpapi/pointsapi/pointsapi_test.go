@@ -5,30 +5,18 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/domain/points"
 	"github.com/loyaltyforge/loyalty/infra/app/apptest"
 )
 
 var epoch = time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 type balance struct {
 	UserID    string `json:"user_id"`
@@ -67,7 +55,7 @@ func earn(t *testing.T, ta *apptest.TestApp, user string, body any) apptest.Resp
 }
 
 func TestEarnThenReadBalanceAndLedger(t *testing.T) {
-	clk := &clock{now: epoch}
+	clk := es.NewManualClock(epoch)
 	ta := apptest.Start(t, apptest.Options{Clock: clk})
 
 	first := earn(t, ta, "u1", map[string]any{"amount": 120, "reason": "purchase", "source_ref": "order-1"})
@@ -131,10 +119,10 @@ func TestEarnThenReadBalanceAndLedger(t *testing.T) {
 }
 
 func TestBalanceAsOfReplaysHistory(t *testing.T) {
-	clk := &clock{now: epoch}
+	clk := es.NewManualClock(epoch)
 	ta := apptest.Start(t, apptest.Options{Clock: clk})
 	require.Equal(t, http.StatusCreated, earn(t, ta, "u1", map[string]any{"amount": 100, "reason": "purchase", "source_ref": "o1"}).Status)
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	require.Equal(t, http.StatusCreated, earn(t, ta, "u1", map[string]any{"amount": 50, "reason": "purchase", "source_ref": "o2",
 		"expires_at": epoch.Add(2 * time.Hour).Format(time.RFC3339)}).Status)
 	admin := ta.Token("root", "admin")
@@ -160,7 +148,7 @@ func TestBalanceAsOfReplaysHistory(t *testing.T) {
 }
 
 func TestBadEarningsAreRejectedAndAppendNothing(t *testing.T) {
-	clk := &clock{now: epoch}
+	clk := es.NewManualClock(epoch)
 	ta := apptest.Start(t, apptest.Options{Clock: clk})
 	cases := []struct {
 		name   string
@@ -221,13 +209,13 @@ func TestRoles(t *testing.T) {
 }
 
 func TestSchedulerExpiresLots(t *testing.T) {
-	clk := &clock{now: epoch}
+	clk := es.NewManualClock(epoch)
 	ta := apptest.Start(t, apptest.Options{Clock: clk})
 	require.Equal(t, http.StatusCreated, earn(t, ta, "u1", map[string]any{"amount": 70, "reason": "promotion", "source_ref": "p1",
 		"expires_at": epoch.Add(time.Hour).Format(time.RFC3339)}).Status)
 	require.Equal(t, http.StatusCreated, earn(t, ta, "u1", map[string]any{"amount": 30, "reason": "promotion", "source_ref": "p2"}).Status)
 
-	clk.Add(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	member := ta.Token("u1", "member")
 	var page ledger
 	expired := ta.Eventually(15*time.Second, func() bool {

@@ -1,4 +1,4 @@
-package app
+package postgres
 
 import (
 	"context"
@@ -8,7 +8,9 @@ import (
 	"github.com/loyaltyforge/loyalty/readmodels"
 )
 
-// readDB adapts the pool to the readmodels.DB port.
+// ReadDB adapts the pool to the readmodels.DB port, which keeps pgx out of the query packages.
+func ReadDB(pool *pgxpool.Pool) readmodels.DB { return readDB{pool} }
+
 type readDB struct{ pool *pgxpool.Pool }
 
 func (d readDB) Query(ctx context.Context, sql string, args ...any) (readmodels.Rows, error) {

@@ -1,4 +1,4 @@
-package points_test
+package app
 
 import (
 	"context"
@@ -6,11 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -18,40 +16,22 @@ import (
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/domain/points"
 	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
+	"github.com/loyaltyforge/loyalty/infra/eventtypes"
+	"github.com/loyaltyforge/loyalty/infra/postgres"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 	"github.com/loyaltyforge/loyalty/infra/projector"
 	pointsproj "github.com/loyaltyforge/loyalty/projections/points"
-	"github.com/loyaltyforge/loyalty/readmodels"
 	pointsrm "github.com/loyaltyforge/loyalty/readmodels/points"
 )
 
 var epoch = time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-type readDB struct{ pool *pgxpool.Pool }
-
-func (d readDB) Query(ctx context.Context, sql string, args ...any) (readmodels.Rows, error) {
-	return d.pool.Query(ctx, sql, args...)
-}
-
-func (d readDB) QueryRow(ctx context.Context, sql string, args ...any) readmodels.Row {
-	return d.pool.QueryRow(ctx, sql, args...)
-}
-
+// world is the points feature as wirePoints builds it: the projections are checked against the
+// command side that writes the accounts. It lives here, where both sides are wired, because
+// projections import no command package.
 type world struct {
 	store   *pgstore.Store
-	clock   *clock
+	clock   *es.ManualClock
 	cmds    *pointscmd.Handler
 	queries *pointsrm.Queries
 	runner  *projector.Runner
@@ -60,13 +40,10 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	pool := pgtest.New(t)
-	codec := es.NewCodec()
-	for _, e := range points.EventTypes() {
-		codec.Register(e)
-	}
-	w := &world{store: pgstore.New(pool), clock: &clock{now: epoch}, codec: codec}
+	codec := eventtypes.Codec()
+	w := &world{store: pgstore.New(pool), clock: es.NewManualClock(epoch), codec: codec}
 	w.cmds = pointscmd.New(w.store, codec, w.clock, pointscmd.Options{TTL: 40 * 24 * time.Hour})
-	w.queries = pointsrm.New(readDB{pool}, w.clock, w.store, codec)
+	w.queries = pointsrm.New(postgres.ReadDB(pool), w.clock, w.store, codec)
 	w.runner = projector.New(pool, w.store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	w.runner.Add(pointsproj.NewAccounts(codec))
 	w.runner.Add(pointsproj.NewLedger(codec))
@@ -134,7 +111,7 @@ func life(t *testing.T, w *world, r *rand.Rand, users []string, steps int) {
 		case k < 88:
 			_, err = w.cmds.Refund(ctx, u, "r-"+id, int64(1+r.IntN(30)), time.Time{}, meta)
 		case k < 95:
-			w.clock.Add(time.Duration(r.IntN(72)) * time.Hour)
+			w.clock.Advance(time.Duration(r.IntN(72)) * time.Hour)
 		default:
 			_, err = w.cmds.ExpireDue(ctx, u)
 		}
@@ -260,14 +237,8 @@ func TestDueAndExpiringIndexes(t *testing.T) {
 	assert.Equal(t, "hold", holds[0].ID)
 
 	// The sweeper on the real index: everything due by day 6 goes, and the index empties.
-	w.clock.Add(6 * 24 * time.Hour)
-	sw := &pointscmd.Sweeper{Handler: w.cmds,
-		DueLots: func(ctx context.Context, now time.Time, after pointscmd.DueKey, limit int) ([]pointscmd.DueKey, error) {
-			return convert(w.queries.DueLots(ctx, now, pointsrm.Due{At: after.At, UserID: after.UserID, ID: after.ID}, limit))
-		},
-		DueHolds: func(ctx context.Context, now time.Time, after pointscmd.DueKey, limit int) ([]pointscmd.DueKey, error) {
-			return convert(w.queries.DueHolds(ctx, now, pointsrm.Due{At: after.At, UserID: after.UserID, ID: after.ID}, limit))
-		}}
+	w.clock.Advance(6 * 24 * time.Hour)
+	sw := &pointscmd.Sweeper{Handler: w.cmds, DueLots: dueIndex(w.queries.DueLots), DueHolds: dueIndex(w.queries.DueHolds)}
 	st, err := sw.Sweep(ctx, w.clock.Now())
 	require.NoError(t, err)
 	assert.Equal(t, 1, st.Released)
@@ -279,12 +250,4 @@ func TestDueAndExpiringIndexes(t *testing.T) {
 	b, err := w.queries.Balance(ctx, "u2")
 	require.NoError(t, err)
 	assert.Equal(t, int64(30), b.Total)
-}
-
-func convert(due []pointsrm.Due, err error) ([]pointscmd.DueKey, error) {
-	out := make([]pointscmd.DueKey, len(due))
-	for i, d := range due {
-		out[i] = pointscmd.DueKey{At: d.At, UserID: d.UserID, ID: d.ID}
-	}
-	return out, err
 }

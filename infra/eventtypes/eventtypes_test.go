@@ -1,0 +1,67 @@
+package eventtypes_test
+
+import (
+	"reflect"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loyaltyforge/loyalty/domain/coupon"
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/infra/eventtypes"
+)
+
+func TestCodecKnowsAnEventOfEveryDomainPackage(t *testing.T) {
+	codec := eventtypes.Codec()
+
+	for _, name := range []string{
+		"points.earned.v1", "coupon.batch_created.v1", "coupon.issuance_started.v1",
+		"coupon.issuance_chunk_queued.v1", "supply.adjusted.v1", "fulfillment.started.v1",
+		"order.reserve_started.v1", "inbox.broadcast_sent.v1", "gift.defined.v1",
+	} {
+		assert.True(t, codec.Knows(name), name)
+	}
+	assert.False(t, codec.Knows("coupon.no_such_event.v1"))
+}
+
+func TestEveryEventHasOneVersionedName(t *testing.T) {
+	versioned := regexp.MustCompile(`^[a-z]+\.[a-z_]+\.v[0-9]+$`)
+	seen := map[string]bool{}
+
+	for _, e := range eventtypes.All() {
+		name := e.EventName()
+		assert.Regexp(t, versioned, name)
+		assert.False(t, seen[name], "%s listed twice", name)
+		seen[name] = true
+	}
+	require.NotPanics(t, func() { eventtypes.Codec() })
+}
+
+func TestEveryEventDecodesToItsOwnType(t *testing.T) {
+	codec := eventtypes.Codec()
+
+	for _, e := range eventtypes.All() {
+		data, err := codec.Encode(e, es.Metadata{Actor: "test"})
+		require.NoError(t, err, e.EventName())
+		got, err := codec.Decode(data.Type, data.Data)
+		require.NoError(t, err, e.EventName())
+		assert.Equal(t, reflect.TypeOf(e), reflect.TypeOf(got), e.EventName())
+	}
+}
+
+func TestCodecsAreIndependent(t *testing.T) {
+	// An upcaster registered on one codec must not leak into another built later.
+	first := eventtypes.Codec()
+	first.Upcast("coupon.issuance_started.v0", func(data []byte) (string, []byte, error) {
+		return coupon.JobStarted{}.EventName(), data, nil
+	})
+
+	second := eventtypes.Codec()
+
+	assert.False(t, second.Knows("coupon.issuance_started.v0"))
+	got, err := first.Decode("coupon.issuance_started.v0", []byte(`{"job_id":"j1"}`))
+	require.NoError(t, err)
+	assert.Equal(t, "j1", got.(coupon.JobStarted).JobID)
+}
