@@ -2,7 +2,6 @@ package points_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +18,6 @@ var epoch = time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func day(n int) time.Time { return epoch.Add(time.Duration(n) * 24 * time.Hour) }
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 func codec() *es.Codec {
 	c := es.NewCodec()
 	for _, e := range points.EventTypes() {
@@ -48,13 +29,13 @@ func codec() *es.Codec {
 type fixture struct {
 	store *pgstore.Store
 	codec *es.Codec
-	clock *clock
+	clock *es.ManualClock
 	h     *pointscmd.Handler
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{store: pgstore.New(pgtest.New(t)), codec: codec(), clock: &clock{now: epoch}}
+	f := &fixture{store: pgstore.New(pgtest.New(t)), codec: codec(), clock: es.NewManualClock(epoch)}
 	f.h = f.handler()
 	return f
 }

@@ -81,6 +81,9 @@ func TestInnerLayersKnowNoInfrastructure(t *testing.T) {
 			if strings.HasPrefix(i.path, module+"infra/") || strings.HasPrefix(i.path, module+"cmd/") {
 				t.Errorf("%s imports %s: imports point inward", i.file, i.path)
 			}
+			if dir != "commands" && strings.HasPrefix(i.path, module+"commands") {
+				t.Errorf("%s imports %s: the read side depends on the domain, not on command handlers", i.file, i.path)
+			}
 		}
 	}
 }
