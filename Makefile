@@ -22,7 +22,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 test: postgres fmt-check vet
-	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 # Benchmarks are measured, never asserted: figures go into notes as ratios against a baseline.
 bench: postgres
