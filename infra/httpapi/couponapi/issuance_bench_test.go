@@ -3,6 +3,7 @@ package couponapi_test
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,11 +12,14 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/app/apptest"
 )
 
-// BenchmarkIssuance100kUsers times a 100,000-user job over HTTP, from the upload to
-// status completed (NATS, relay, competing consumer, projection: the whole path). Run it with
-// -benchtime=1x.
-func BenchmarkIssuance100kUsers(b *testing.B) {
-	const users = 100_000
+// BenchmarkIssuanceJob times a 100,000-user job (LOYALTY_BENCH_ISSUANCE_USERS to change it)
+// over HTTP, from the upload to status completed (NATS, relay, competing consumer, projection:
+// the whole path). Run it with -benchtime=1x.
+func BenchmarkIssuanceJob(b *testing.B) {
+	users := 100_000
+	if v, err := strconv.Atoi(os.Getenv("LOYALTY_BENCH_ISSUANCE_USERS")); err == nil && v > 0 {
+		users = v
+	}
 	ta := apptest.Start(b, apptest.Options{})
 	admin := ta.Token("root", "admin")
 	var sb strings.Builder
@@ -50,12 +54,12 @@ func BenchmarkIssuance100kUsers(b *testing.B) {
 			last = r.Map(b)
 			return last["status"] == "completed"
 		})
-		if !done || last["issued"].(float64) != users {
+		if !done || last["issued"].(float64) != float64(users) {
 			b.Fatalf("job: %v", last)
 		}
 		elapsed := time.Since(start)
 		b.ReportMetric(upload.Seconds(), "upload-s")
 		b.ReportMetric(elapsed.Seconds(), "job-s")
-		b.ReportMetric(users/elapsed.Seconds(), "users/s")
+		b.ReportMetric(float64(users)/elapsed.Seconds(), "users/s")
 	}
 }
