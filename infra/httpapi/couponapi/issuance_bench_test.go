@@ -21,6 +21,7 @@ func BenchmarkIssuanceJob(b *testing.B) {
 		users = v
 	}
 	ta := apptest.Start(b, apptest.Options{})
+	ta.Client.Timeout = 30 * time.Minute // a million-line upload is read and deduplicated before the 202
 	admin := ta.Token("root", "admin")
 	var sb strings.Builder
 	for i := range users {
