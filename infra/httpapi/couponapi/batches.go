@@ -77,7 +77,7 @@ func (a api) createBatch(c echo.Context) error {
 	if err := spec.Validate(); err != nil {
 		return domainError(err)
 	}
-	pos, err := a.Commands.CreateBatch(c.Request().Context(), body.BatchID, spec, meta(c))
+	pos, err := a.Commands.CreateBatch(c.Request().Context(), body.BatchID, spec, httpapi.Meta(c))
 	if err != nil {
 		return domainError(err)
 	}
@@ -118,7 +118,7 @@ func (a api) addAllowlist(c echo.Context) error {
 		}
 		return ids, nil
 	}
-	added, pos, err := a.Commands.AddAllowlist(c.Request().Context(), id, next, meta(c))
+	added, pos, err := a.Commands.AddAllowlist(c.Request().Context(), id, next, httpapi.Meta(c))
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func (a api) claim(c echo.Context) error {
 		return err
 	}
 	got, pos, err := a.Commands.Claim(c.Request().Context(), couponcmd.ClaimCoupon{
-		BatchID: batchID, UserID: body.UserID, Key: c.Request().Header.Get(httpapi.HeaderIdempotencyKey), Meta: meta(c),
+		BatchID: batchID, UserID: body.UserID, Key: c.Request().Header.Get(httpapi.HeaderIdempotencyKey), Meta: httpapi.Meta(c),
 	})
 	a.setPosition(c, pos)
 	if err != nil {
@@ -71,7 +71,7 @@ func (a api) startIssuance(c echo.Context) error {
 	}
 	lines := newLineReader(c.Request().Body)
 	job, pos, err := a.Commands.StartIssuance(c.Request().Context(), couponcmd.StartIssuance{
-		JobID: es.NewID(), BatchID: batchID, Next: lines.next, Meta: meta(c),
+		JobID: es.NewID(), BatchID: batchID, Next: lines.next, Meta: httpapi.Meta(c),
 	}, a.Listings)
 	a.setPosition(c, pos)
 	if err != nil {

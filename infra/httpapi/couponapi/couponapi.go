@@ -55,16 +55,6 @@ func Register(s *httpapi.Server, d Deps) {
 	s.Handle(http.MethodPost, "/v1/users/:user_id/checkout/quote", a.quote, httpapi.SelfOr("user_id", auth.RoleService))
 }
 
-// meta is the metadata every event of a request carries.
-func meta(c echo.Context) es.Metadata {
-	return es.Metadata{
-		CorrelationID:  c.Response().Header().Get(echo.HeaderXRequestID),
-		CausationID:    c.Response().Header().Get(echo.HeaderXRequestID),
-		Actor:          httpapi.Caller(c).Subject,
-		IdempotencyKey: c.Request().Header.Get(httpapi.HeaderIdempotencyKey),
-	}
-}
-
 func (a api) setPosition(c echo.Context, r es.AppendResult) {
 	if r != (es.AppendResult{}) {
 		httpapi.SetPosition(c, a.Public(r.Position))

@@ -47,7 +47,7 @@ func (h *handlers) createGift(c echo.Context) error {
 	}
 	v, res, err := h.Gifts.Define(c.Request().Context(), giftcmd.DefineGift{
 		GiftID: *in.GiftID, Name: *in.Name, Description: in.Description, PointsPrice: *in.PointsPrice, Stock: *in.Stock,
-	}, meta(c))
+	}, httpapi.Meta(c))
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func (h *handlers) adjustStock(c echo.Context) error {
 	if in.Adjust == nil {
 		return httpapi.BadRequest("adjust is required")
 	}
-	v, res, err := h.Gifts.AdjustStock(c.Request().Context(), giftID, *in.Adjust, meta(c))
+	v, res, err := h.Gifts.AdjustStock(c.Request().Context(), giftID, *in.Adjust, httpapi.Meta(c))
 	if err != nil {
 		return err
 	}

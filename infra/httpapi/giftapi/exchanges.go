@@ -58,7 +58,7 @@ func (h *handlers) exchange(c echo.Context) error {
 			return err
 		}
 	}
-	m := meta(c)
+	m := httpapi.Meta(c)
 	acc, err := h.Exchanges.Exchange(c.Request().Context(), giftcmd.ExchangeCredits{
 		ExchangeID: giftcmd.ExchangeIDFor(user, m.IdempotencyKey),
 		UserID:     user, GiftID: *in.GiftID, Quantity: *in.Quantity, Address: *a,

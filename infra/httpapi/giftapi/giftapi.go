@@ -59,15 +59,6 @@ func Register(s *httpapi.Server, d Deps) {
 
 type handlers struct{ Deps }
 
-func meta(c echo.Context) es.Metadata {
-	caller := httpapi.Caller(c)
-	return es.Metadata{
-		CorrelationID:  c.Response().Header().Get(echo.HeaderXRequestID),
-		Actor:          caller.Role + ":" + caller.Subject,
-		IdempotencyKey: c.Request().Header.Get(httpapi.HeaderIdempotencyKey),
-	}
-}
-
 func (h *handlers) setPosition(c echo.Context, res es.AppendResult) {
 	httpapi.SetPosition(c, h.Public(res.Position))
 }

@@ -43,15 +43,6 @@ type Page struct {
 	NextCursor *string          `json:"next_cursor"`
 }
 
-func meta(c echo.Context) es.Metadata {
-	caller := httpapi.Caller(c)
-	return es.Metadata{
-		CorrelationID:  c.Response().Header().Get(echo.HeaderXRequestID),
-		Actor:          caller.Role + ":" + caller.Subject,
-		IdempotencyKey: c.Request().Header.Get("Idempotency-Key"),
-	}
-}
-
 func (h handlers) list(c echo.Context) error {
 	user := c.Param("user_id")
 	if err := httpapi.ID("user_id", user); err != nil {
@@ -116,7 +107,7 @@ func (h handlers) read(c echo.Context) error {
 		}
 		isBroadcast = true
 	}
-	pos, err := h.Commands.MarkRead(c.Request().Context(), user, id, isBroadcast, meta(c))
+	pos, err := h.Commands.MarkRead(c.Request().Context(), user, id, isBroadcast, httpapi.Meta(c))
 	if err != nil {
 		return err
 	}
@@ -142,7 +133,7 @@ func (h handlers) broadcast(c echo.Context) error {
 	if err := httpapi.Text("body", in.Body); err != nil {
 		return err
 	}
-	id, pos, err := h.Commands.Broadcast(c.Request().Context(), in.Title, in.Body, meta(c))
+	id, pos, err := h.Commands.Broadcast(c.Request().Context(), in.Title, in.Body, httpapi.Meta(c))
 	if err != nil {
 		return err
 	}

@@ -78,15 +78,6 @@ type State struct {
 	Status  string `json:"status"`
 }
 
-func meta(c echo.Context) es.Metadata {
-	caller := httpapi.Caller(c)
-	return es.Metadata{
-		CorrelationID:  c.Response().Header().Get(echo.HeaderXRequestID),
-		Actor:          caller.Role + ":" + caller.Subject,
-		IdempotencyKey: c.Request().Header.Get("Idempotency-Key"),
-	}
-}
-
 func orderID(c echo.Context) (string, error) {
 	id := c.Param("order_id")
 	return id, httpapi.ID("order_id", id)
@@ -105,7 +96,7 @@ func (h handlers) reserve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd.Meta = meta(c)
+	cmd.Meta = httpapi.Meta(c)
 	res, err := h.Commands.Reserve(c.Request().Context(), cmd)
 	if res.Position != (es.Position{}) {
 		httpapi.SetPosition(c, h.Public(res.Position))
@@ -191,7 +182,7 @@ func (h handlers) confirm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := h.Commands.Confirm(c.Request().Context(), id, meta(c))
+	res, err := h.Commands.Confirm(c.Request().Context(), id, httpapi.Meta(c))
 	if err != nil {
 		return err
 	}
@@ -204,7 +195,7 @@ func (h handlers) cancel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := h.Commands.Cancel(c.Request().Context(), id, meta(c))
+	res, err := h.Commands.Cancel(c.Request().Context(), id, httpapi.Meta(c))
 	if err != nil {
 		return err
 	}

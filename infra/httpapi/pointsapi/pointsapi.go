@@ -118,12 +118,7 @@ func (h *handlers) earn(c echo.Context) error {
 			return httpapi.Invalid("expires_at", "must be before the year 2200")
 		}
 	}
-	caller := httpapi.Caller(c)
-	meta := es.Metadata{
-		CorrelationID:  c.Response().Header().Get(echo.HeaderXRequestID),
-		Actor:          caller.Role + ":" + caller.Subject,
-		IdempotencyKey: c.Request().Header.Get("Idempotency-Key"),
-	}
+	meta := httpapi.Meta(c)
 	res, err := h.Commands.Earn(c.Request().Context(), user, in.Reason, *in.SourceRef, *in.Amount, expires, meta)
 	if err != nil {
 		return err
