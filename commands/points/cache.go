@@ -24,11 +24,15 @@ type account struct {
 
 	snapVersion int64 // version of the latest snapshot loaded or written (or tried)
 	snapQueued  bool  // waiting for the snapshot writer
+
+	closedAt    int64 // version of the BooksClosed that opened the current period (0: none)
+	closeQueued bool  // waiting for the closer
 }
 
-// reset empties the state. A queued snapshot stays queued: the writer skips an unloaded account.
+// reset empties the state. A queued snapshot or close stays queued: the writer and the closer
+// skip an unloaded account.
 func (a *account) reset() {
-	a.acct, a.version, a.pos, a.lastID, a.loaded, a.snapVersion = nil, 0, es.Position{}, "", false, 0
+	a.acct, a.version, a.pos, a.lastID, a.loaded, a.snapVersion, a.closedAt = nil, 0, es.Position{}, "", false, 0, 0
 }
 
 // cache keeps the most recently used accounts. An account's state is small (open lots, open

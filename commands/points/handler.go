@@ -11,6 +11,25 @@
 // A cold load (after a restart or an eviction) starts from the account's latest snapshot when
 // a SnapshotStore is given, and replays only the events after it. Snapshots are written in
 // the background once a cold load would replay more than Options.SnapshotEvery events.
+//
+// Books are closed per period so that the state, and with it every snapshot, stays small
+// however long the account lives: once a period holds more than Options.BooksEvery events, a
+// background closer appends points.BooksClosed (period "v<its own stream version>"), which
+// carries the open lots, the open holds and the idempotency memory of the period it closes,
+// and drops the memory of the periods before; a snapshot follows at once. Like the snapshot
+// writer, the closer works off a bounded queue that drops requests when full (the next
+// command asks again), so commands never wait for it. It appends with the version it decided
+// at, so a command or another process that writes first makes it catch up and decide again:
+// a threshold crossed once gives one BooksClosed. It does not hold the account's lock across
+// its append unless the account's own commands already won the race once; it then takes its
+// turn like one more command on that account (see closeBooks). A full replay still reads the
+// whole stream; BooksClosed resets the state, so it gives the same account.
+//
+// The trade-off: an account remembers retries for the current period and the one before it
+// only. A retried command (same earning key, spend or refund ref, hold id or exchange id)
+// whose first success lies further back, between one and two periods of BooksEvery events
+// (10,000 to 20,000 of the account's events with the default), would be applied again.
+// Retries come minutes or days after the first try, not that many events later.
 package points
 
 import (
@@ -19,6 +38,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loyaltyforge/loyalty/commands"
@@ -38,7 +59,10 @@ type Options struct {
 	Snapshots     SnapshotStore // nil: no snapshots, every cold load replays the whole stream
 	SnapshotEvery int64         // events a cold load may replay before a snapshot is taken; 1000
 	SnapshotQueue int           // snapshots waiting to be written; more are dropped; 256
-	Log           *slog.Logger  // snapshot failures; nil discards
+	Log           *slog.Logger  // snapshot and closing failures; nil discards
+
+	BooksEvery int64 // events a period may hold before its books are closed; 10000; negative: never
+	BooksQueue int   // accounts waiting for the closer; more are dropped; 256
 }
 
 // Handler runs the commands of points accounts.
@@ -55,12 +79,17 @@ type Handler struct {
 	snaps     SnapshotStore
 	snapEvery int64
 	snapQ     chan *account
-	stopSnaps context.CancelFunc
-	snapsDone chan struct{}
+
+	booksEvery   int64
+	closeQ       chan *account // nil: books are never closed
+	booksPending atomic.Int64  // accounts queued for the closer or being closed
+
+	stop       context.CancelFunc
+	background sync.WaitGroup
 }
 
-// New returns a handler. codec must know the points event types. With opts.Snapshots it starts
-// the snapshot writer, which Close stops.
+// New returns a handler. codec must know the points event types. It starts the closer (unless
+// opts.BooksEvery is negative) and, with opts.Snapshots, the snapshot writer; Close stops them.
 func New(store commands.Store, codec *es.Codec, clock es.Clock, opts Options) *Handler {
 	if opts.TTL <= 0 {
 		opts.TTL = DefaultTTL
@@ -77,19 +106,25 @@ func New(store commands.Store, codec *es.Codec, clock es.Clock, opts Options) *H
 	if opts.SnapshotQueue <= 0 {
 		opts.SnapshotQueue = 256
 	}
+	if opts.BooksEvery == 0 {
+		opts.BooksEvery = 10000
+	}
+	if opts.BooksQueue <= 0 {
+		opts.BooksQueue = 256
+	}
 	if opts.Log == nil {
 		opts.Log = discardLogger()
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	h := &Handler{store: store, codec: codec, clock: clock, ttl: opts.TTL, page: opts.ReadPageSize,
-		cache: newCache(opts.CacheSize), newID: es.NewID, log: opts.Log}
+		cache: newCache(opts.CacheSize), newID: es.NewID, log: opts.Log, stop: cancel}
 	if opts.Snapshots != nil {
-		ctx, cancel := context.WithCancel(context.Background())
 		h.snaps, h.snapEvery, h.snapQ = opts.Snapshots, opts.SnapshotEvery, make(chan *account, opts.SnapshotQueue)
-		h.stopSnaps, h.snapsDone = cancel, make(chan struct{})
-		go func() {
-			defer close(h.snapsDone)
-			h.writeSnapshots(ctx)
-		}()
+		h.background.Go(func() { h.writeSnapshots(ctx) })
+	}
+	if opts.BooksEvery > 0 {
+		h.booksEvery, h.closeQ = opts.BooksEvery, make(chan *account, opts.BooksQueue)
+		h.background.Go(func() { h.closeBooksLoop(ctx) })
 	}
 	return h
 }
@@ -172,11 +207,15 @@ func (h *Handler) run(ctx context.Context, acc *account, meta es.Metadata, decid
 			// append conflicts and catches up like any stale cache.
 			return Result{}, err
 		}
-		for _, e := range events {
+		for i, e := range events {
 			acc.acct.Apply(e)
+			if isBooksClosed(e) {
+				acc.closedAt = acc.version + int64(i) + 1
+			}
 		}
 		acc.version, acc.pos, acc.lastID = res.NextVersion, res.Position, data[len(data)-1].ID
 		h.maybeSnapshot(acc)
+		h.maybeCloseBooks(acc)
 		if after != nil {
 			after(acc.acct, now)
 		}
@@ -236,10 +275,14 @@ func (h *Handler) catchUp(ctx context.Context, acc *account) error {
 			}
 			acc.acct.Apply(e)
 			acc.version, acc.pos, acc.lastID = r.StreamVersion, r.Position, r.ID
+			if isBooksClosed(e) {
+				acc.closedAt = r.StreamVersion
+			}
 		}
 		if n < h.page {
 			acc.loaded = true
 			h.maybeSnapshot(acc)
+			h.maybeCloseBooks(acc)
 			return nil
 		}
 		from = acc.version + 1

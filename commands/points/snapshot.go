@@ -84,6 +84,7 @@ func (h *Handler) restore(ctx context.Context, acc *account) bool {
 		return false
 	}
 	acc.acct, acc.version, acc.lastID, acc.snapVersion = acct, version, id, version
+	acc.closedAt = closedAtRestore(acct, version)
 	return true
 }
 
@@ -91,7 +92,15 @@ func (h *Handler) restore(ctx context.Context, acc *account) bool {
 // snapEvery events. It never waits: with the queue full the request is dropped and the next
 // command on the account asks again. acc is locked.
 func (h *Handler) maybeSnapshot(acc *account) {
-	if h.snapQ == nil || acc.snapQueued || !acc.loaded || acc.lastID == "" || acc.version-acc.snapVersion < h.snapEvery {
+	if acc.version-acc.snapVersion < h.snapEvery {
+		return
+	}
+	h.queueSnapshot(acc)
+}
+
+// queueSnapshot asks the writer for a snapshot of acc now, if it can be taken. acc is locked.
+func (h *Handler) queueSnapshot(acc *account) {
+	if h.snapQ == nil || acc.snapQueued || !acc.loaded || acc.lastID == "" {
 		return
 	}
 	select {
@@ -148,12 +157,11 @@ func (h *Handler) writeSnapshot(ctx context.Context, acc *account) {
 	acc.mu.Unlock()
 }
 
-// Close stops the snapshot writer; snapshots still queued are dropped. Commands keep working.
+// Close stops the snapshot writer and the closer; what they still had queued is dropped
+// (a close in flight finishes or is cancelled). Commands keep working.
 func (h *Handler) Close() {
-	if h.stopSnaps != nil {
-		h.stopSnaps()
-		<-h.snapsDone
-	}
+	h.stop()
+	h.background.Wait()
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
