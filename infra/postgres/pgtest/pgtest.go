@@ -11,7 +11,9 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,6 +116,7 @@ func template(ctx context.Context, admin *pgx.Conn) (string, error) {
 		return "", err
 	}
 	defer admin.Exec(context.Background(), "SELECT pg_advisory_unlock(7419001)") //nolint:errcheck
+	cleanOnce.Do(func() { dropLeftovers(ctx, admin, name) })
 	var exists bool
 	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
 		return "", err
@@ -139,6 +142,36 @@ func template(ctx context.Context, admin *pgx.Conn) (string, error) {
 		return "", err
 	}
 	return name, nil
+}
+
+var cleanOnce sync.Once
+
+// dropLeftovers removes what killed test runs left behind: databases of test processes that
+// no longer run, and templates of older migration sets.
+func dropLeftovers(ctx context.Context, admin *pgx.Conn, current string) {
+	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'lt\_%'`)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		stale := false
+		switch {
+		case strings.HasPrefix(n, "lt_tpl_"):
+			stale = n != current && !strings.HasSuffix(n, "_build")
+		default:
+			var pid int
+			if _, err := fmt.Sscanf(n, "lt_%d_", &pid); err == nil && pid > 0 && pid != os.Getpid() {
+				stale = syscall.Kill(pid, 0) == syscall.ESRCH
+			}
+		}
+		if stale {
+			_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize()+" WITH (FORCE)")
+		}
+	}
 }
 
 func migrationsHash() string {
