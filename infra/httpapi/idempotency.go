@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,21 +51,57 @@ func (s *Server) idempotency(required bool) echo.MiddlewareFunc {
 			if s.pool == nil {
 				return next(c)
 			}
-			body, err := io.ReadAll(req.Body)
+			hash, cleanup, err := hashAndSpool(req)
 			if err != nil {
-				return fmt.Errorf("read body: %w", err)
+				return err
 			}
-			req.Body = io.NopCloser(bytes.NewReader(body))
-			return s.runOnce(c, next, Caller(c).Subject, key, requestHash(req, body))
+			defer cleanup()
+			return s.runOnce(c, next, Caller(c).Subject, key, hash)
 		}
 	}
 }
 
-func requestHash(req *http.Request, body []byte) []byte {
+// spoolInMemory is how much of a body is kept in memory; a larger one (a CSV upload of up to
+// 64 MiB) goes to a temporary file, so a keyed upload costs no more memory than an unkeyed one.
+const spoolInMemory = 1 << 20
+
+// hashAndSpool reads the body once, hashing it with the method, path and query, and puts an
+// equivalent body back on the request for the handler.
+func hashAndSpool(req *http.Request) (hash []byte, cleanup func(), err error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", req.Method, req.URL.EscapedPath(), req.URL.RawQuery)
-	h.Write(body)
-	return h.Sum(nil)
+	cleanup = func() {}
+	if req.Body == nil {
+		return h.Sum(nil), cleanup, nil
+	}
+	head, err := io.ReadAll(io.LimitReader(req.Body, spoolInMemory+1))
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("read body: %w", err)
+	}
+	h.Write(head)
+	if len(head) <= spoolInMemory {
+		req.Body = io.NopCloser(bytes.NewReader(head))
+		return h.Sum(nil), cleanup, nil
+	}
+	f, err := os.CreateTemp("", "loyalty-body-*")
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("spool body: %w", err)
+	}
+	cleanup = func() { f.Close(); os.Remove(f.Name()) }
+	if _, err := f.Write(head); err != nil {
+		cleanup()
+		return nil, func() {}, fmt.Errorf("spool body: %w", err)
+	}
+	if _, err := io.Copy(io.MultiWriter(f, h), req.Body); err != nil {
+		cleanup()
+		return nil, func() {}, fmt.Errorf("read body: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		cleanup()
+		return nil, func() {}, fmt.Errorf("spool body: %w", err)
+	}
+	req.Body = f
+	return h.Sum(nil), cleanup, nil
 }
 
 func (s *Server) runOnce(c echo.Context, next echo.HandlerFunc, sub, key string, hash []byte) error {

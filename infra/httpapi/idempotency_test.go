@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -273,4 +274,38 @@ func TestAPanicFreesTheKey(t *testing.T) {
 	assert.Equal(t, http.StatusCreated, retry.status, string(retry.body))
 	assert.Empty(t, retry.header.Get("Idempotent-Replayed"))
 	assert.Equal(t, int64(2), calls.Load())
+}
+
+// A keyed upload larger than what is kept in memory is spooled to disk: the handler still reads
+// every byte, a replay is recognised, and a change in the last byte is a different body.
+func TestKeyedLargeUploadsAreHashedWholeAndReachTheHandlerIntact(t *testing.T) {
+	var got atomic.Int64
+	var runs atomic.Int64
+	handler := func(c echo.Context) error {
+		n, err := io.Copy(io.Discard, c.Request().Body)
+		if err != nil {
+			return err
+		}
+		got.Store(n)
+		runs.Add(1)
+		return httpapi.JSON(c, http.StatusAccepted, map[string]any{"bytes": n})
+	}
+	f := idempotencyFixture(t, handler, httpapi.CSV())
+	tok := token(t, "ops", auth.RoleAdmin)
+	big := strings.Repeat("user-000001\n", 300_000) // 3.6 MB, over the in-memory part
+	upload := func(body string) reply {
+		c := post(tok, "upload-1", body)
+		c.header["Content-Type"] = "text/csv"
+		return f.do(t, c)
+	}
+
+	first := upload(big)
+	require.Equal(t, http.StatusAccepted, first.status, string(first.body))
+	assert.Equal(t, int64(len(big)), got.Load(), "the handler reads the whole spooled body")
+	second := upload(big)
+	assert.Equal(t, "true", second.header.Get("Idempotent-Replayed"))
+	assert.Equal(t, int64(1), runs.Load())
+	changed := upload(big[:len(big)-1] + "X")
+	requireProblem(t, changed, http.StatusUnprocessableEntity, httpapi.CodeIdempotencyKeyReused)
+	assert.Equal(t, int64(1), runs.Load())
 }
