@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -137,6 +138,10 @@ func (c *Client) call(ctx context.Context, op, method, path string, body []byte,
 		case !IsTemporary(err) || ctx.Err() != nil:
 			return struct{}{}, backoff.Permanent(err)
 		}
+		var te *TemporaryError
+		if errors.As(err, &te) && te.RetryAfter > 0 {
+			return struct{}{}, backoff.RetryAfter(int(te.RetryAfter / time.Second))
+		}
 		return struct{}{}, err
 	}, backoff.WithBackOff(b), backoff.WithMaxTries(c.maxAttempts), backoff.WithMaxElapsedTime(c.maxElapsed))
 	return err
@@ -187,5 +192,16 @@ func (c *Client) attempt(ctx context.Context, op, method, path string, body []by
 	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
 		return &PermanentError{Op: op, Status: resp.StatusCode, Code: eb.Error, Message: eb.Message}
 	}
-	return &TemporaryError{Op: op, Status: resp.StatusCode, Code: eb.Error, Message: eb.Message}
+	return &TemporaryError{Op: op, Status: resp.StatusCode, Code: eb.Error, Message: eb.Message,
+		RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
+}
+
+// retryAfter reads a Retry-After header given in seconds (the HTTP-date form is not used by
+// couriers we know); it caps the wait so one answer cannot stall a shipment for long.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, time.Minute)
 }

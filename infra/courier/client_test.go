@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -298,4 +299,29 @@ func TestClientRetriesThrottlingAndServerErrorsOnly(t *testing.T) {
 	assert.Equal(t, "Conflict", perm.Code)
 	assert.Equal(t, "<html>proxy says no</html>", perm.Message)
 	assert.Equal(t, 1, *calls)
+}
+
+func TestClientWaitsAsLongAsAThrottlingCourierAsks(t *testing.T) {
+	// given a courier that answers the first call 429 with Retry-After: 1
+	sim := courier.NewSimulator(courier.SimOptions{Seed: 1})
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c := courier.NewClient(srv.URL, fastRetries())
+
+	// when a shipment is created
+	start := time.Now()
+	_, err := c.CreateShipment(context.Background(), shipmentFor("shp-ra"))
+
+	// then it succeeds on the second call, made no sooner than the courier asked
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), calls.Load())
+	assert.GreaterOrEqual(t, time.Since(start), time.Second, "the 5 ms backoff gave way to Retry-After")
 }

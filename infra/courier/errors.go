@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 var (
@@ -40,6 +41,8 @@ type TemporaryError struct {
 	Code    string
 	Message string
 	Err     error // the transport error, if any
+	// RetryAfter is the wait the courier asked for (Retry-After on a 429 or 503), if any.
+	RetryAfter time.Duration
 }
 
 func (e *TemporaryError) Error() string {
