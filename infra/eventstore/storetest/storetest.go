@@ -21,6 +21,8 @@ import (
 	"github.com/loyaltyforge/loyalty/domain/es"
 )
 
+// debugBatches (STORETEST_DEBUG=1) prints every batch a subscriber receives: how the
+// out-of-order read behind the xid text-sort bug was found.
 var debugBatches = os.Getenv("STORETEST_DEBUG") != ""
 
 // Factory returns an empty store for one test.
