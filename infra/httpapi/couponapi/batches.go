@@ -27,9 +27,9 @@ type batchJSON struct {
 	BatchID             string          `json:"batch_id"`
 	Name                string          `json:"name"`
 	Kind                coupon.Kind     `json:"kind"`
-	Threshold           int64           `json:"threshold"`
-	Amount              int64           `json:"amount"`
-	PercentOff          int64           `json:"percent_off"`
+	Threshold           int64           `json:"threshold,omitempty"`
+	Amount              int64           `json:"amount,omitempty"`
+	PercentOff          int64           `json:"percent_off,omitempty"`
 	MaxDiscount         *int64          `json:"max_discount,omitempty"`
 	Scope               scopeJSON       `json:"scope"`
 	Exclusive           bool            `json:"exclusive"`
