@@ -196,3 +196,15 @@ func (ta *TestApp) Eventually(timeout time.Duration, fn func() bool) bool {
 	}
 	return fn()
 }
+
+// Given appends domain events to a stream directly, for tests that start from a history.
+func (ta *TestApp) Given(stream string, events ...es.Event) {
+	ta.t.Helper()
+	data, err := ta.App.Codec.EncodeAll(events, es.Metadata{Actor: "test"})
+	if err != nil {
+		ta.t.Fatalf("apptest: encode: %v", err)
+	}
+	if _, err := ta.App.Store.Append(context.Background(), stream, es.Any, data); err != nil {
+		ta.t.Fatalf("apptest: append to %s: %v", stream, err)
+	}
+}

@@ -1,7 +1,6 @@
 package inboxapi_test
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"testing"
@@ -41,13 +40,7 @@ func start(t *testing.T) *env {
 	return &env{TestApp: ta, t: t, admin: ta.Token("root", "admin")}
 }
 
-func (e *env) given(stream string, events ...es.Event) {
-	e.t.Helper()
-	data, err := e.App.Codec.EncodeAll(events, es.Metadata{Actor: "test"})
-	require.NoError(e.t, err)
-	_, err = e.App.Store.Append(context.Background(), stream, es.Any, data)
-	require.NoError(e.t, err)
-}
+func (e *env) given(stream string, events ...es.Event) { e.Given(stream, events...) }
 
 func (e *env) inbox(user, query string) page {
 	e.t.Helper()

@@ -1,7 +1,6 @@
 package orderapi_test
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"testing"
@@ -31,13 +30,7 @@ func start(t *testing.T) *env {
 	return &env{TestApp: ta, t: t, service: ta.Token("shop", "service")}
 }
 
-func (e *env) given(stream string, events ...es.Event) {
-	e.t.Helper()
-	data, err := e.App.Codec.EncodeAll(events, es.Metadata{Actor: "test"})
-	require.NoError(e.t, err)
-	_, err = e.App.Store.Append(context.Background(), stream, es.Any, data)
-	require.NoError(e.t, err)
-}
+func (e *env) given(stream string, events ...es.Event) { e.Given(stream, events...) }
 
 // member gives user 1,000 points and coupon couponID of a batch taking 700 off carts of 3,000.
 func (e *env) member(user, couponID string) {
