@@ -31,11 +31,16 @@ type Store struct {
 	ClusterWideHorizon bool
 
 	hz horizon
+
+	// GroupCommit is how many transactions may carry appends at once; concurrent appends beyond
+	// that queue and go together into the next one (group.go). 0 or 1: one transaction per append.
+	GroupCommit int
+	group       groupQueue
 }
 
 // New returns a store over a migrated database.
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, wakeup: make(chan struct{}), PollInterval: 100 * time.Millisecond}
+	return &Store{pool: pool, wakeup: make(chan struct{}), PollInterval: 100 * time.Millisecond, GroupCommit: DefaultGroupCommit}
 }
 
 // Pool exposes the pool for read models that live in the same database.
@@ -62,6 +67,15 @@ func (s *Store) Append(ctx context.Context, stream string, expected es.ExpectedV
 		}
 		ids[i], types[i], data[i], meta[i] = e.ID, e.Type, string(e.Data), string(m)
 	}
+	if s.GroupCommit <= 1 {
+		return s.appendOne(ctx, stream, expected, ids, types, data, meta)
+	}
+	return s.appendGrouped(ctx, &pending{ctx: ctx, stream: stream, expected: expected,
+		ids: ids, types: types, data: data, meta: meta, done: make(chan appendOutcome, 1)})
+}
+
+// appendOne appends in a transaction of its own.
+func (s *Store) appendOne(ctx context.Context, stream string, expected es.ExpectedVersion, ids, types, data, meta []string) (es.AppendResult, error) {
 	var (
 		next int64
 		tx   string
