@@ -58,6 +58,7 @@ type Server struct {
 	echo     *echo.Echo
 	secret   []byte
 	pool     *pgxpool.Pool
+	keys     *keyStore
 	log      *slog.Logger
 	ready    []ReadyCheck
 	waiter   PositionWaiter
@@ -92,6 +93,9 @@ func New(opts Options) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.pool != nil {
+		s.keys = newKeyStore(s.pool)
 	}
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
