@@ -204,3 +204,52 @@ func (s *Store) appendMany(live []*pending) ([]appendOutcome, error) {
 	}
 	return outs, nil
 }
+
+// Every subscriber (each projection, the relay) asks for the read horizon before each read, and
+// under load they all wake on every append. A horizon only moves forward, so one computed a few
+// milliseconds ago is still safe to read below (it may only hold a reader back slightly): readers
+// share one computation per horizonReuse instead of each scanning pg_stat_activity.
+const horizonReuse = 5 * time.Millisecond
+
+type sharedHorizon struct {
+	mu      sync.Mutex
+	value   string
+	at      time.Time
+	pending chan struct{} // closed when the computation in flight ends
+	err     error
+}
+
+func (s *Store) horizonShared(ctx context.Context) (string, error) {
+	h := &s.shared
+	for {
+		h.mu.Lock()
+		if h.value != "" && time.Since(h.at) < horizonReuse {
+			v := h.value
+			h.mu.Unlock()
+			return v, nil
+		}
+		if h.pending == nil {
+			done := make(chan struct{})
+			h.pending = done
+			h.mu.Unlock()
+			started := time.Now()
+			v, err := s.readHorizon(ctx)
+			h.mu.Lock()
+			if err == nil {
+				h.value, h.at = v, started
+			}
+			h.err = err
+			h.pending = nil
+			close(done)
+			h.mu.Unlock()
+			return v, err
+		}
+		wait := h.pending
+		h.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}

@@ -36,6 +36,7 @@ type Store struct {
 	// that queue and go together into the next one (group.go). 0 or 1: one transaction per append.
 	GroupCommit int
 	group       groupQueue
+	shared      sharedHorizon
 }
 
 // New returns a store over a migrated database.
@@ -168,7 +169,7 @@ func (s *Store) ReadAll(ctx context.Context, after es.Position, limit int) ([]es
 	if limit <= 0 {
 		limit = 1000
 	}
-	h, err := s.readHorizon(ctx)
+	h, err := s.horizonShared(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +225,7 @@ func (s *Store) SubscribeAll(ctx context.Context, after es.Position, h es.Handle
 
 // Head implements es.Store.
 func (s *Store) Head(ctx context.Context) (es.Position, error) {
-	h, err := s.readHorizon(ctx)
+	h, err := s.horizonShared(ctx)
 	if err != nil {
 		return es.Position{}, err
 	}
