@@ -151,6 +151,15 @@ func (x *Exchanges) Exchange(ctx context.Context, c ExchangeCredits, meta es.Met
 func (x *Exchanges) deduct(ctx context.Context, c ExchangeCredits, cost int64, deadline time.Time, meta es.Metadata) (acc Accepted, decided bool, err error) {
 	acc.ExchangeID = c.ExchangeID
 	var refused error
+	// The append is bounded by the deadline too (the store refuses it server-side once the
+	// deadline passes while it waits), so a stalled deduction cannot land after the sweeper has
+	// given the stock back. The clock may be injected: measure on it, wait on the wall.
+	// Past the deadline the decision appends nothing (it answers a repeat or refuses).
+	if left := deadline.Sub(x.clock.Now()); left > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, left)
+		defer cancel()
+	}
 	res, err := x.accounts.Decide(ctx, c.UserID, meta, func(a *points.Account, now time.Time) ([]points.Event, error) {
 		refused = nil
 		if prev, ok := a.Exchanged(c.ExchangeID); ok {

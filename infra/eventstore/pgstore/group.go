@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"sync"
@@ -36,6 +37,16 @@ type pending struct {
 	data     []string
 	meta     []string
 	done     chan appendOutcome
+}
+
+// budgetMS is how long the append may still land, from the caller's deadline (nil: no bound).
+func budgetMS(ctx context.Context) *int64 {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	ms := max(time.Until(d).Milliseconds(), 0)
+	return &ms
 }
 
 type appendOutcome struct {
@@ -112,7 +123,11 @@ func (s *Store) commitGroup(batch []*pending) {
 	// One lock order for every group: two groups never wait for each other's stream rows in a
 	// cycle. The sort is stable, so two appends to one stream keep their arrival order.
 	sort.SliceStable(live, func(i, j int) bool { return live[i].stream < live[j].stream })
-	outs, err := s.appendMany(live)
+	// The group is not any one caller's: a caller that gives up must not abort the others.
+	// Each item carries its own caller's deadline instead, checked by the server.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	outs, err := s.appendMany(ctx, live)
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil:
@@ -137,7 +152,7 @@ func (s *Store) commitGroup(batch []*pending) {
 	}
 }
 
-func (s *Store) appendMany(live []*pending) ([]appendOutcome, error) {
+func (s *Store) appendMany(ctx context.Context, live []*pending) ([]appendOutcome, error) {
 	var total int
 	for _, p := range live {
 		total += len(p.ids)
@@ -145,23 +160,21 @@ func (s *Store) appendMany(live []*pending) ([]appendOutcome, error) {
 	streams := make([]string, len(live))
 	expected := make([]int64, len(live))
 	counts := make([]int32, len(live))
+	budgets := make([]*int64, len(live))
 	ids := make([]string, 0, total)
 	types := make([]string, 0, total)
 	data := make([]string, 0, total)
 	meta := make([]string, 0, total)
 	for i, p := range live {
-		streams[i], expected[i], counts[i] = p.stream, int64(p.expected), int32(len(p.ids))
+		streams[i], expected[i], counts[i], budgets[i] = p.stream, int64(p.expected), int32(len(p.ids)), budgetMS(p.ctx)
 		ids = append(ids, p.ids...)
 		types = append(types, p.types...)
 		data = append(data, p.data...)
 		meta = append(meta, p.meta...)
 	}
-	// The group is not any one caller's: a caller that gives up must not abort the others.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT item, next_version, actual, tx, last_position
-		FROM es_append_many($1, $2, $3, $4::uuid[], $5, $6::jsonb[], $7::jsonb[])`,
-		streams, expected, counts, ids, types, data, meta)
+	rows, err := s.pool.Query(ctx, `SELECT item, status, next_version, actual, tx, last_position
+		FROM es_append_many($1, $2, $3, $4::uuid[], $5, $6::jsonb[], $7::jsonb[], $8)`,
+		streams, expected, counts, ids, types, data, meta, budgets)
 	if err != nil {
 		return nil, err
 	}
@@ -171,11 +184,12 @@ func (s *Store) appendMany(live []*pending) ([]appendOutcome, error) {
 	for rows.Next() {
 		var (
 			item       int32
+			status     string
 			next, act  *int64
 			tx         *string
 			lastPosPtr *int64
 		)
-		if err := rows.Scan(&item, &next, &act, &tx, &lastPosPtr); err != nil {
+		if err := rows.Scan(&item, &status, &next, &act, &tx, &lastPosPtr); err != nil {
 			return nil, err
 		}
 		k := int(item) - 1
@@ -184,7 +198,12 @@ func (s *Store) appendMany(live []*pending) ([]appendOutcome, error) {
 		}
 		p := live[k]
 		seen++
-		if next == nil {
+		switch status {
+		case "expired":
+			outs[k] = appendOutcome{err: fmt.Errorf("pgstore: append to %s not written: its deadline passed while it waited: %w",
+				p.stream, context.DeadlineExceeded)}
+			continue
+		case "conflict":
 			actual := int64(0)
 			if act != nil {
 				actual = *act

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -140,4 +141,55 @@ func TestGroupConflictLeavesOthersCommitted(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, recs, 1)
 	}
+}
+
+// An append that waits (here behind a lock another session holds on its stream's row) past its
+// caller's deadline is refused by the server once it gets the row, even inside a group whose
+// transaction is nobody's context: a sweeper that acts after the deadline never races it.
+func TestAnAppendPastItsDeadlineIsNotWrittenLater(t *testing.T) {
+	pool := pgtest.New(t, 8)
+	s := pgstore.New(pool)
+	ctx := context.Background()
+	_, err := s.Append(ctx, "stalled", es.NoStream, []es.EventData{event(es.NewID())})
+	require.NoError(t, err)
+
+	lock, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = lock.Exec(ctx, `SELECT version FROM es_streams WHERE stream_id = 'stalled' FOR UPDATE`)
+	require.NoError(t, err)
+
+	late, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	type answer struct {
+		errs []error
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		_, errs, err := s.AppendGroup([]pgstore.GroupItem{
+			{Ctx: late, Stream: "stalled", Expected: es.Exactly(1), Events: []es.EventData{event(es.NewID())}},
+			{Ctx: ctx, Stream: "unbounded", Expected: es.NoStream, Events: []es.EventData{event(es.NewID())}},
+			{Ctx: late, Stream: "zz-new", Expected: es.NoStream, Events: []es.EventData{event(es.NewID())}},
+		})
+		done <- answer{errs, err}
+	}()
+	time.Sleep(time.Second) // the deadline passes while the group waits for the row
+	require.NoError(t, lock.Rollback(ctx))
+	a := <-done
+	require.NoError(t, a.err)
+
+	assert.ErrorIs(t, a.errs[0], context.DeadlineExceeded)
+	assert.NoError(t, a.errs[1])
+	assert.ErrorIs(t, a.errs[2], context.DeadlineExceeded)
+	stalled, err := s.ReadStream(ctx, "stalled", 1, 0)
+	require.NoError(t, err)
+	assert.Len(t, stalled, 1, "the late append landed")
+	unbounded, err := s.ReadStream(ctx, "unbounded", 1, 0)
+	require.NoError(t, err)
+	assert.Len(t, unbounded, 1)
+	// A refused new stream leaves no trace: it can still be created from nothing.
+	_, err = s.Append(ctx, "zz-new", es.NoStream, []es.EventData{event(es.NewID())})
+	assert.NoError(t, err)
+	_, err = s.Append(ctx, "stalled", es.Exactly(1), []es.EventData{event(es.NewID())})
+	assert.NoError(t, err)
 }

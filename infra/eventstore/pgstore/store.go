@@ -75,21 +75,17 @@ func (s *Store) Append(ctx context.Context, stream string, expected es.ExpectedV
 		ids: ids, types: types, data: data, meta: meta, done: make(chan appendOutcome, 1)})
 }
 
-// appendOne appends in a transaction of its own.
+// appendOne appends in a transaction of its own, bounded by ctx's deadline on the server too.
 func (s *Store) appendOne(ctx context.Context, stream string, expected es.ExpectedVersion, ids, types, data, meta []string) (es.AppendResult, error) {
-	var (
-		next int64
-		tx   string
-		last int64
-	)
-	err := s.pool.QueryRow(ctx, `SELECT next_version, tx, last_position FROM es_append($1, $2, $3::uuid[], $4, $5::jsonb[], $6::jsonb[])`,
-		stream, int64(expected), ids, types, data, meta).Scan(&next, &tx, &last)
+	p := &pending{ctx: ctx, stream: stream, expected: expected, ids: ids, types: types, data: data, meta: meta}
+	outs, err := s.appendMany(ctx, []*pending{p})
 	if err != nil {
 		return es.AppendResult{}, mapError(stream, expected, err)
 	}
-	txID, _ := strconv.ParseUint(tx, 10, 64)
-	s.notify()
-	return es.AppendResult{NextVersion: next, Position: es.Position{Commit: txID, Prepare: uint64(last)}}, nil
+	if outs[0].err == nil {
+		s.notify()
+	}
+	return outs[0].res, outs[0].err
 }
 
 func mapError(stream string, expected es.ExpectedVersion, err error) error {
