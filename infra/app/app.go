@@ -286,6 +286,9 @@ func (a *App) Run(ctx context.Context) error {
 	workers := append([]worker(nil), a.workers...)
 	a.mu.Unlock()
 
+	if err := a.claimDeployment(ctx); err != nil {
+		return err
+	}
 	if err := a.Runner.Ensure(ctx); err != nil {
 		return err
 	}
