@@ -52,4 +52,3 @@ func (a *App) claimDeployment(ctx context.Context) error {
 	a.closers = append(a.closers, func() { _ = conn.Close(context.Background()) })
 	return nil
 }
-
