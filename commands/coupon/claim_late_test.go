@@ -70,6 +70,7 @@ func TestAStalledClaimThatTheSweeperReleasedNeverLandsLater(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, issued, "a batch of one issued more than one coupon")
+	h.WaitCommits()
 	assert.Equal(t, int64(1), e.batch(t, "one").Supply().Committed())
 	assert.Equal(t, supply.StatusReleased, e.batch(t, "one").Supply().Status(couponcmd.ClaimCouponID("one", "late", "k")))
 }

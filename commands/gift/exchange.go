@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/loyaltyforge/loyalty/commands"
@@ -36,6 +37,7 @@ type Exchanges struct {
 	accounts Accounts
 	clock    commands.Clock
 	gifts    *Gifts
+	commits  sync.WaitGroup // reservation commits still on their way (see Exchange)
 	// ReservationTTL bounds a reservation; the deduction is only attempted in its first half, so
 	// the sweeper (which acts after the whole TTL) never races a deduction in flight.
 	ReservationTTL time.Duration
@@ -45,6 +47,9 @@ type Exchanges struct {
 func NewExchanges(accounts Accounts, clock commands.Clock, gifts *Gifts) *Exchanges {
 	return &Exchanges{accounts: accounts, clock: clock, gifts: gifts, ReservationTTL: DefaultReservationTTL}
 }
+
+// WaitCommits waits for the stock commits started so far (tests and shutdown).
+func (x *Exchanges) WaitCommits() { x.commits.Wait() }
 
 // Accounts runs decisions on members' points accounts (commands/points.Handler, whose cache
 // makes the deduction one round trip).
@@ -132,16 +137,20 @@ func (x *Exchanges) Exchange(ctx context.Context, c ExchangeCredits, meta es.Met
 		}
 		return Accepted{}, err
 	}
-	commitPos, err := x.gifts.do(ctx, c.GiftID, meta, func(g *gift.Gift) ([]gift.Event, error) {
-		return g.Commit(c.ExchangeID, x.clock.Now())
-	})
-	switch {
-	case err == nil && commitPos.NextVersion > 0:
-		acc.Position = commitPos
-	case acc.Position.NextVersion == 0:
+	if acc.Position.NextVersion == 0 {
 		acc.Position = resPos
 	}
-	// A failed commit does not undo an exchange that exists: the sweeper commits it later.
+	// The exchange exists once its points are gone. Committing the stock only moves it from
+	// reserved to committed (both are taken), so the member does not wait for it: it goes into
+	// the gift writer's next append with other exchanges' commits, and if it fails or this
+	// process dies first, the sweeper commits it once it sees the deduction.
+	x.commits.Go(func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.ReservationTTL/2)
+		defer cancel()
+		_, _ = x.gifts.do(cctx, c.GiftID, meta, func(g *gift.Gift) ([]gift.Event, error) {
+			return g.Commit(c.ExchangeID, x.clock.Now())
+		})
+	})
 	return acc, nil
 }
 
