@@ -34,7 +34,10 @@ type Options struct {
 	ChunkHold time.Duration
 	// Parallel is how many wallets one issuance chunk writes at once (default 16).
 	Parallel int
-	Logger   *slog.Logger
+	// Wallets, when set, writes an issuance chunk's wallets in one transaction instead of one
+	// append per user (the PostgreSQL store's fast path).
+	Wallets WalletBatch
+	Logger  *slog.Logger
 }
 
 // Handlers runs the coupon commands.

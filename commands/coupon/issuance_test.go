@@ -26,22 +26,46 @@ func lines(ids []string) func() (string, error) {
 	}
 }
 
+// TestIssuanceServesEachListedUserOnceWhateverRunsAgain runs on both wallet paths: the
+// PostgreSQL WalletBatch the app wires, and one append per user (other stores).
 func TestIssuanceServesEachListedUserOnceWhateverRunsAgain(t *testing.T) {
-	e := newEnv(t)
+	t.Run("wallet batch", func(t *testing.T) { servesEachListedUserOnce(t, newEnv(t)) })
+	t.Run("per user", func(t *testing.T) { servesEachListedUserOnce(t, newEnvPerUser(t)) })
+}
+
+// spreadFile lists users u0..u{distinct-1} once each, and after every 20th of them repeats the
+// user listed about a chunk away (before or after), so every repeat is in a different chunk
+// than the user's other line: only the dedupe across chunks can recognise it.
+func spreadFile(distinct, repeats int) []string {
+	var file []string
+	for i := range distinct {
+		file = append(file, fmt.Sprintf("u%d", i))
+		if k := i / 20; i%20 == 19 && k < repeats {
+			file = append(file, fmt.Sprintf("u%d", (i+distinct/2)%distinct))
+		}
+	}
+	return file
+}
+
+func servesEachListedUserOnce(t *testing.T, e *env) {
 	e.createBatch(t, "bulk", spec(1500, 1))
 	ctx := context.Background()
-	// Given 2000 distinct users, 100 of them listed twice, one line that is no user id, and supply
-	// for 1500: the first chunk is covered whole, the second only in part.
-	var file []string
-	for i := range 2000 {
-		file = append(file, fmt.Sprintf("u%d", i))
+	// Given 2000 distinct users, 100 of them listed twice in different chunks, one line that is
+	// no user id, and supply for 1500: the first chunk is covered whole, the second only in part.
+	file := append(spreadFile(2000, 100), "not an id!")
+	first := map[string]int{}
+	crossing := 0
+	for line, u := range file {
+		if at, ok := first[u]; ok {
+			require.NotEqual(t, at/couponcmd.ChunkSize, line/couponcmd.ChunkSize, "%s repeats within a chunk", u)
+			crossing++
+		} else {
+			first[u] = line
+		}
 	}
-	for i := range 100 {
-		file = append(file, fmt.Sprintf("u%d", i*7))
-	}
-	file = append(file, "not an id!")
+	require.Equal(t, 100, crossing)
 
-	job, _, err := e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job1", BatchID: "bulk", Next: lines(file)}, listings{e.pool})
+	job, _, err := e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job1", BatchID: "bulk", Next: lines(file)}, e.listings())
 	require.NoError(t, err)
 	require.Equal(t, int64(len(file)), job.Total)
 	require.Equal(t, 3, job.Chunks)
