@@ -118,3 +118,64 @@ func replayJob(t *testing.T, e *env, jobID string) *couponcmd.Job {
 	}
 	return j
 }
+
+// TestIssuanceBesideClaimsGivesEachMemberOneCoupon issues a batch with a limit of one per member
+// to members who claimed before and to members claiming while the chunks are served: the
+// wallet's limit decides, whichever write comes second is refused, and the supply and the job's
+// counts agree with the wallets. Runs on both wallet paths.
+func TestIssuanceBesideClaimsGivesEachMemberOneCoupon(t *testing.T) {
+	t.Run("wallet batch", func(t *testing.T) { besideClaims(t, newEnv(t)) })
+	t.Run("per user", func(t *testing.T) { besideClaims(t, newEnvPerUser(t)) })
+}
+
+func besideClaims(t *testing.T, e *env) {
+	ctx := context.Background()
+	e.createBatch(t, "bulk", spec(5000, 1))
+	var file []string
+	for i := range 2000 {
+		file = append(file, fmt.Sprintf("u%d", i))
+	}
+	claim := func(u string) {
+		_, _, err := e.h.Claim(ctx, couponcmd.ClaimCoupon{BatchID: "bulk", UserID: u})
+		if err != nil {
+			assert.ErrorIs(t, err, coupon.ErrClaimLimitReached, u)
+		}
+	}
+	for i := range 200 {
+		claim(fmt.Sprintf("u%d", i*10)) // in both chunks
+	}
+	job, _, err := e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job1", BatchID: "bulk", Next: lines(file)}, e.listings())
+	require.NoError(t, err)
+
+	var wg sync.WaitGroup
+	for n := range job.Chunks {
+		q, err := e.h.LoadChunk(ctx, "job1", n)
+		require.NoError(t, err)
+		wg.Go(func() { assert.NoError(t, e.h.ProcessChunk(ctx, q, es.Metadata{})) })
+	}
+	for i := range 300 { // members of both chunks claiming while they are served
+		wg.Go(func() { claim(fmt.Sprintf("u%d", i*6+1)) })
+	}
+	wg.Wait()
+
+	var fromJob, claimed int64
+	for i := range 2000 {
+		cs := e.wallet(t, fmt.Sprintf("u%d", i)).Coupons("")
+		require.Len(t, cs, 1, "u%d", i)
+		if cs[0].Source == coupon.SourceIssuance {
+			fromJob++
+		} else {
+			claimed++
+		}
+	}
+	j := replayJob(t, e, "job1")
+	require.True(t, j.Completed())
+	issued, skipped, failed := j.Counts()
+	assert.Equal(t, fromJob, issued)
+	assert.Zero(t, skipped)
+	assert.Equal(t, 2000-fromJob, failed, "refused by the wallet's limit")
+	assert.GreaterOrEqual(t, claimed, int64(200))
+	b := e.batch(t, "bulk")
+	assert.Equal(t, fromJob+claimed, b.Supply().Committed())
+	assert.Zero(t, b.Supply().Reserved())
+}
