@@ -2,8 +2,10 @@ package coupon_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 
@@ -178,4 +180,55 @@ func besideClaims(t *testing.T, e *env) {
 	b := e.batch(t, "bulk")
 	assert.Equal(t, fromJob+claimed, b.Supply().Committed())
 	assert.Zero(t, b.Supply().Reserved())
+}
+
+type failingListings struct {
+	couponcmd.FirstListings
+	on string // a Keep that lists this user fails
+}
+
+func (l failingListings) Keep(ctx context.Context, jobID string, ids []string) ([]string, error) {
+	if slices.Contains(ids, l.on) {
+		return nil, errors.New("listings down")
+	}
+	return l.FirstListings.Keep(ctx, jobID, ids)
+}
+
+// TestIssuanceUploadThatFailsLeavesItsChunksInOrder: the upload keeps several chunks' listings at
+// once, but a failure must leave the log with chunks 0..n-1 and nothing after, so the job can
+// be closed over them.
+func TestIssuanceUploadThatFailsLeavesItsChunksInOrder(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.createBatch(t, "bulk", spec(10000, 1))
+	var file []string
+	for i := range 6500 {
+		file = append(file, fmt.Sprintf("u%d", i))
+	}
+	job, _, err := e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job1", BatchID: "bulk", Next: lines(file)},
+		failingListings{e.listings(), "u2500"})
+	require.ErrorContains(t, err, "listings down")
+	assert.Equal(t, 2, job.Chunks)
+	assert.Equal(t, int64(2000), job.Total)
+	for n := range 7 {
+		recs, err := e.store.ReadStream(ctx, coupon.ChunkStream("job1", n), 1, 10)
+		require.NoError(t, err)
+		assert.Equal(t, n < 2, len(recs) == 1, "chunk %d", n)
+	}
+
+	// A read error instead closes the job over what was read, the last short chunk included.
+	readErr := errors.New("client went away")
+	next := lines(file[:2500])
+	job, _, err = e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job2", BatchID: "bulk", Next: func() (string, error) {
+		s, err := next()
+		if errors.Is(err, io.EOF) {
+			return "", readErr
+		}
+		return s, err
+	}}, e.listings())
+	require.ErrorIs(t, err, readErr)
+	assert.Equal(t, 3, job.Chunks)
+	assert.Equal(t, int64(2500), job.Total)
+	j := replayJob(t, e, "job2")
+	assert.True(t, j.Queued())
 }

@@ -29,8 +29,10 @@ func (l Listings) Keep(ctx context.Context, jobID string, ids []string) ([]strin
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	// In key order: an upload keeps several chunks at once, and two inserts that meet on the
+	// same users (a repeat across chunks) must take the keys in the same order or deadlock.
 	rows, err := l.Pool.Query(ctx, `INSERT INTO coupon_issuance_listings (job_id, user_id)
-		SELECT $1, u FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING RETURNING user_id`, jobID, ids)
+		SELECT $1, u FROM unnest($2::text[]) AS u ORDER BY u ON CONFLICT DO NOTHING RETURNING user_id`, jobID, ids)
 	if err != nil {
 		return nil, err
 	}
