@@ -151,6 +151,7 @@ func (w Wallets) AppendStreams(ctx context.Context, appends []couponcmd.StreamAp
 		}
 		var streams, ids, types, data, meta []string
 		var versions []int64
+		metas := map[es.Metadata]string{}
 		conflicts = conflicts[:0]
 		for _, i := range order {
 			a := appends[i]
@@ -162,12 +163,17 @@ func (w Wallets) AppendStreams(ctx context.Context, appends []couponcmd.StreamAp
 				if e.ID == "" || e.Type == "" || !json.Valid(e.Data) {
 					return fmt.Errorf("%w: event %d of %s needs an id, a type and JSON data", es.ErrInvalidAppend, k, a.Stream)
 				}
-				m, err := json.Marshal(e.Metadata)
-				if err != nil {
-					return err
+				m, ok := metas[e.Metadata]
+				if !ok { // a chunk's events share one: encode it once
+					b, err := json.Marshal(e.Metadata)
+					if err != nil {
+						return err
+					}
+					m = string(b)
+					metas[e.Metadata] = m
 				}
 				streams, versions = append(streams, a.Stream), append(versions, int64(a.Expected)+int64(k)+1)
-				ids, types, data, meta = append(ids, e.ID), append(types, e.Type), append(data, string(e.Data)), append(meta, string(m))
+				ids, types, data, meta = append(ids, e.ID), append(types, e.Type), append(data, string(e.Data)), append(meta, m)
 			}
 		}
 		if len(streams) == 0 {
