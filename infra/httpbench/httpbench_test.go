@@ -67,6 +67,10 @@ func TestEveryScenarioRunsCleanAgainstARealLoyaltyd(t *testing.T) {
 
 	earn := results[0]
 	require.Equal(t, "earn", earn.Scenario)
+	// One transaction per baseline earn; the band is wide because PostgreSQL publishes a busy
+	// backend's counters up to a second late and the window is one second.
+	assert.InDelta(t, 1.0, earn.Baseline.CommitsPerReq, 0.5, "baseline commits per earn, from its own database")
+	assert.GreaterOrEqual(t, earn.Loyaltyd.CommitsPerReq, 0.5, "loyaltyd commits per earn, from its own database")
 	require.NotNil(t, earn.Lag)
 	assert.Positive(t, earn.Lag.Samples, "projection lag samples")
 	assert.Positive(t, earn.Lag.RYWSamples, "read-your-writes samples")

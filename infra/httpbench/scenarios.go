@@ -180,7 +180,7 @@ func (r *Runner) loyaltydPlan(ctx context.Context, scenario string, res *Result)
 	return p, nil
 }
 
-var scenarioTag = map[string]string{"earn": "earn", "exchange-many": "xm", "exchange-one": "x1", "claim": "flash", "mixed": "mix"}
+var scenarioTag = map[string]string{"earn": "earn", "exchange-many": "xm", "exchange-one": "x1", "claim": "cl", "mixed": "mix"}
 
 // sampleLag samples, until ctx ends, the projections' lag as loyaltyd reports it and the time
 // from an earn's answer to the first read that reflects it (?min_position).
