@@ -65,6 +65,9 @@ type Ratio struct {
 	P99            float64 `json:"p99"`
 	CommitsPerReq  float64 `json:"commits_per_request"`
 	WALBytesPerReq float64 `json:"wal_bytes_per_request"`
+	// ClaimsWhileStockLasted compares accepted claims per second until the first sold_out: the
+	// requests per second above also count the sold_out answers that follow.
+	ClaimsWhileStockLasted float64 `json:"claims_while_stock_lasted,omitempty"`
 }
 
 // ClaimCheck compares what clients were told with what the batch says it issued.
@@ -280,6 +283,9 @@ func (r *Runner) runOne(ctx context.Context, scenario string) (Result, error) {
 		P99:            div(l.P99Ms, b.P99Ms),
 		CommitsPerReq:  div(l.CommitsPerReq, b.CommitsPerReq),
 		WALBytesPerReq: div(l.WALBytesPerReq, b.WALBytesPerReq),
+	}
+	if res.Claims != nil && res.BaselineClaims != nil {
+		res.Ratio.ClaimsWhileStockLasted = div(res.Claims.AcceptedPerSecond, res.BaselineClaims.AcceptedPerSecond)
 	}
 	return res, nil
 }

@@ -46,6 +46,9 @@ func Print(w io.Writer, results []Result, cfg Config) error {
 			line(w, "claims %s: batch total %d, accepted %d, sold_out %d, unknown %d, issued %d, remaining %d: %s; sold out after %.2f s (%.0f accepted/s)\n",
 				c.who, c.c.Total, c.c.Accepted, c.c.SoldOut, c.c.Unknown, c.c.Issued, c.c.Remaining, verdict, c.c.SoldOutAfterS, c.c.AcceptedPerSecond)
 		}
+		if r.Ratio != nil && r.Ratio.ClaimsWhileStockLasted != 0 {
+			line(w, "ratio of accepted claims/s while stock lasted: %.2fx\n", r.Ratio.ClaimsWhileStockLasted)
+		}
 		if l := r.Lag; l != nil {
 			line(w, "projection lag (%d samples): p50 %.3f s, p99 %.3f s, max %.3f s (max %d events)\n", l.Samples, l.P50S, l.P99S, l.MaxS, l.MaxEvents)
 			line(w, "read-your-writes (%d samples): p50 %.1f ms, p99 %.1f ms, max %.1f ms, never seen %d\n", l.RYWSamples, l.RYWP50Ms, l.RYWP99Ms, l.RYWMaxMs, l.RYWFailures)
