@@ -36,6 +36,9 @@ type Config struct {
 	KeepBaseline bool      // keep the scratch database (its name is in Runner.BaselineDB)
 	Progress     io.Writer // a line a second while running; nil: quiet
 	RunID        string    // prefix of every id this run creates; empty: from the clock
+	// FlashShare sizes the flash batch as this share of the claims the warm-up rate predicts
+	// for the window; 0 means 0.5, so it sells out about halfway through.
+	FlashShare float64
 }
 
 // Side is one system's figures for one scenario's measured window.
@@ -355,8 +358,12 @@ func (c *claimState) check(issued, remaining int64, windowStart int64) *ClaimChe
 	return cc
 }
 
-// flashTotal sizes the timed batch to sell out about halfway through the window, so the window
-// sees both the race for the last coupons and the sold_out answers after it.
+// flashTotal sizes the timed batch to sell out inside the window, so the window sees both the
+// race for the last coupons and the sold_out answers after it.
 func (r *Runner) flashTotal(warmRate float64) int64 {
-	return max(1, int64(warmRate*r.cfg.Duration.Seconds()/2))
+	share := r.cfg.FlashShare
+	if share <= 0 {
+		share = 0.5
+	}
+	return max(1, int64(warmRate*r.cfg.Duration.Seconds()*share))
 }

@@ -194,8 +194,11 @@ func (r *Runner) sampleLag(ctx context.Context, tag string, out *LagStats) {
 		failed int
 	)
 	wg.Go(func() {
-		for sleepCtx(ctx, 200*time.Millisecond) {
-			ans, err := a.do(ctx, http.MethodGet, "/v1/admin/projections", a.admin, nil)
+		for first := true; first || sleepCtx(ctx, 200*time.Millisecond); first = false {
+			// Under load one status read can outlast a short window: finish the one begun.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			ans, err := a.do(sctx, http.MethodGet, "/v1/admin/projections", a.admin, nil)
+			cancel()
 			if err != nil || ans.status != http.StatusOK {
 				continue
 			}
@@ -223,7 +226,7 @@ func (r *Runner) sampleLag(ctx context.Context, tag string, out *LagStats) {
 			failed++
 			return
 		}
-		for seq := 0; sleepCtx(ctx, 100*time.Millisecond); seq++ {
+		for seq := 0; seq == 0 || sleepCtx(ctx, 100*time.Millisecond); seq++ {
 			// A sample that has begun is finished even when the window ends meanwhile.
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			ans, err := a.earn(sctx, user, 1, fmt.Sprintf("%s-ryw-%d", r.run, seq))
