@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,12 +187,13 @@ func (r *Runner) drive(ctx context.Context, p plan) (Side, error) {
 		return Side{}, ctx.Err()
 	}
 	after, err := p.snap(ctx)
+	load := load1()
 	stop()
 	if err != nil {
 		return Side{}, err
 	}
 
-	s := Side{Name: p.side, Seconds: elapsed.Seconds(), Rejected: map[string]int64{}, Errors: errCount.Load(), ErrorSamples: samples}
+	s := Side{Name: p.side, Seconds: elapsed.Seconds(), Load1: load, Rejected: map[string]int64{}, Errors: errCount.Load(), ErrorSamples: samples}
 	var lat []time.Duration
 	for _, st := range stats {
 		lat = append(lat, st.lat...)
@@ -273,3 +277,12 @@ func percentile[T any](sorted []T, p float64) T {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func load1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(strings.Fields(string(b) + " 0")[0], 64)
+	return f
+}

@@ -59,6 +59,9 @@ type Side struct {
 	WALBytes       int64   `json:"wal_bytes"`
 	CommitsPerReq  float64 `json:"commits_per_request"`
 	WALBytesPerReq float64 `json:"wal_bytes_per_request"`
+	// Load1 is the machine's one-minute load average when the window ended (Linux; 0
+	// elsewhere): on a shared machine it says how much the figures can be trusted.
+	Load1 float64 `json:"load1"`
 }
 
 // Ratio is loyaltyd's figure over the baseline's.

@@ -191,3 +191,18 @@ func TestExpandChecksScenarioNames(t *testing.T) {
 	_, err = httpbench.Expand([]string{"earn", "flash"})
 	assert.ErrorContains(t, err, `unknown scenario "flash"`)
 }
+
+func TestPrintShowsRatiosAndWhatIsWrong(t *testing.T) {
+	res := httpbench.Result{
+		Scenario: "claim", Clients: 64,
+		Loyaltyd: httpbench.Side{Name: "loyaltyd", Requests: 100, OK: 90, PerSecond: 300, P50Ms: 10, P99Ms: 40, CommitsPerReq: 2, WALBytesPerReq: 900},
+		Baseline: &httpbench.Side{Name: "plain SQL", Requests: 100, OK: 90, PerSecond: 100, P50Ms: 5, P99Ms: 80, CommitsPerReq: 1, WALBytesPerReq: 300},
+		Ratio:    &httpbench.Ratio{Throughput: 3, P50: 2, P99: 0.5, CommitsPerReq: 2, WALBytesPerReq: 3},
+		Claims:   &httpbench.ClaimCheck{Batch: "b", Total: 10, Accepted: 9, Issued: 10},
+	}
+	var out bytes.Buffer
+	require.NoError(t, httpbench.Print(&out, []httpbench.Result{res}, httpbench.Config{Clients: 64, Duration: 10 * time.Second}))
+	assert.Regexp(t, `ratio\s+3\.00x\s+2\.00x\s+0\.50x\s+2\.00x\s+3\.00x`, out.String())
+	assert.Contains(t, out.String(), "issued 10, remaining 0: MISMATCH")
+	assert.Contains(t, out.String(), "PROBLEM: claim: batch b issued 10, clients were told 9 accepted")
+}

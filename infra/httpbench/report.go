@@ -9,16 +9,17 @@ import (
 func Print(w io.Writer, results []Result, cfg Config) error {
 	line(w, "%d clients, %s per side after %s of warm-up. Commits are per database; WAL bytes are cluster-wide (anything else running on the server counts).\n",
 		cfg.Clients, cfg.Duration, cfg.Warmup)
+	line(w, "load: the machine's 1-minute load average at the end of the window (more than its cores: other work shares them).\n")
 	for _, r := range results {
 		line(w, "\n== %s\n", r.Scenario)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-		line(tw, "\treq/s\tp50 ms\tp99 ms\terrors\trefused\tcommits/req\tWAL B/req\t\n")
+		line(tw, "\treq/s\tp50 ms\tp99 ms\terrors\trefused\tcommits/req\tWAL B/req\tload\t\n")
 		row := func(s *Side) {
 			refused := int64(0)
 			for _, v := range s.Rejected {
 				refused += v
 			}
-			line(tw, "%s\t%.0f\t%.1f\t%.1f\t%d\t%d\t%.2f\t%.0f\t\n", s.Name, s.PerSecond, s.P50Ms, s.P99Ms, s.Errors, refused, s.CommitsPerReq, s.WALBytesPerReq)
+			line(tw, "%s\t%.0f\t%.1f\t%.1f\t%d\t%d\t%.2f\t%.0f\t%.1f\t\n", s.Name, s.PerSecond, s.P50Ms, s.P99Ms, s.Errors, refused, s.CommitsPerReq, s.WALBytesPerReq, s.Load1)
 		}
 		row(&r.Loyaltyd)
 		if r.Baseline != nil {
