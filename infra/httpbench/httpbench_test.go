@@ -69,10 +69,6 @@ func TestEveryScenarioRunsCleanAgainstARealLoyaltyd(t *testing.T) {
 
 	earn := results[0]
 	require.Equal(t, "earn", earn.Scenario)
-	// One transaction per baseline earn; the band is wide because PostgreSQL publishes a busy
-	// backend's counters up to a second late and the window is one second.
-	assert.InDelta(t, 1.0, earn.Baseline.CommitsPerReq, 0.5, "baseline commits per earn, from its own database")
-	assert.GreaterOrEqual(t, earn.Loyaltyd.CommitsPerReq, 0.5, "loyaltyd commits per earn, from its own database")
 	require.NotNil(t, earn.Lag)
 	assert.Positive(t, earn.Lag.Samples, "projection lag samples")
 	assert.Positive(t, earn.Lag.RYWSamples, "read-your-writes samples")
@@ -97,6 +93,26 @@ func TestEveryScenarioRunsCleanAgainstARealLoyaltyd(t *testing.T) {
 	var n int
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname = $1`, baselineDB).Scan(&n))
 	assert.Zero(t, n, "baseline database %s dropped", baselineDB)
+}
+
+// Commits per request are read from each side's own database: the baseline's earn is one
+// transaction. PostgreSQL publishes a busy backend's counters up to a second late, which the
+// snapshots taken under load cancel out on average; more clients and a longer window than the
+// other tests keep the band narrow enough to mean something.
+func TestCommitsPerRequestComeFromEachSidesOwnDatabase(t *testing.T) {
+	ta := start(t)
+	cfg := short(ta, ta.URL)
+	cfg.Clients, cfg.Duration = 8, 2*time.Second
+	r, err := httpbench.New(context.Background(), cfg)
+	require.NoError(t, err)
+	defer r.Close()
+	results, err := r.Run(context.Background(), []string{"earn"})
+	require.NoError(t, err)
+	earn := results[0]
+	require.NotNil(t, earn.Baseline)
+	t.Logf("commits per earn: baseline %.3f, loyaltyd %.3f", earn.Baseline.CommitsPerReq, earn.Loyaltyd.CommitsPerReq)
+	assert.InDelta(t, 1.0, earn.Baseline.CommitsPerReq, 0.35, "baseline commits per earn")
+	assert.GreaterOrEqual(t, earn.Loyaltyd.CommitsPerReq, 0.8, "loyaltyd commits at least once per earn")
 }
 
 // faulty sits in front of a real loyaltyd and, after loyaltyd has answered, replaces every
