@@ -139,14 +139,26 @@ type answer struct {
 
 func call(t *testing.T, method, url, tok, key string, body any) answer {
 	t.Helper()
+	a, err := rawCall(method, url, tok, key, body)
+	require.NoError(t, err)
+	return a
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+func rawCall(method, url, tok, key string, body any) (answer, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
-		require.NoError(t, err)
+		if err != nil {
+			return answer{}, err
+		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, url, rd)
-	require.NoError(t, err)
+	if err != nil {
+		return answer{}, err
+	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -154,13 +166,18 @@ func call(t *testing.T, method, url, tok, key string, body any) answer {
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return answer{}, err
+	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return answer{}, err
+	}
 	a := answer{status: resp.StatusCode, raw: string(raw)}
 	_ = json.Unmarshal(raw, &a.body)
-	return a
+	return a, nil
 }
 
 // TestASecondProcessWithItsOwnBusIsRefused: a second process with its own embedded NATS and

@@ -137,7 +137,9 @@ func newFaulty(t *testing.T, target, match string) (*faulty, *httptest.Server) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.seen++
-		if f.seen%3 != 0 {
+		// The first matching answer is always hit, then every third: a timed flash batch can
+		// be as small as one coupon.
+		if f.seen%3 != 1 {
 			return nil
 		}
 		f.injected++
@@ -183,7 +185,7 @@ func TestServerErrorsAreCountedAsErrors(t *testing.T) {
 // the discrepancy away: the check must say so.
 func TestLostClaimAnswersMakeTheClaimCheckFail(t *testing.T) {
 	ta := start(t)
-	f, srv := newFaulty(t, ta.URL, "/claims")
+	f, srv := newFaulty(t, ta.URL, "-flash/claims") // the timed batch only
 	cfg := short(ta, srv.URL)
 	cfg.NoBaseline = true
 	r, err := httpbench.New(context.Background(), cfg)
@@ -194,7 +196,7 @@ func TestLostClaimAnswersMakeTheClaimCheckFail(t *testing.T) {
 	c := results[0].Claims
 	require.NotNil(t, c)
 	require.Positive(t, c.Unknown)
-	assert.GreaterOrEqual(t, int64(f.count()), c.Unknown, "warm-up claims were hit too")
+	assert.Equal(t, int64(f.count()), c.Unknown, "every lost answer of the timed batch is unknown")
 	assert.False(t, c.OK, "%+v", c)
 	assert.Equal(t, c.Issued, c.Accepted+c.Unknown, "every lost answer was a coupon issued: %+v", c)
 	assert.NotEmpty(t, results[0].Problems())

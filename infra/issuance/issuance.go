@@ -45,6 +45,8 @@ func (l Listings) Keep(ctx context.Context, jobID string, ids []string) ([]strin
 		}
 		fresh[u] = true
 	}
+	// The insert commits after its rows were sent: only Close tells whether it did.
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
