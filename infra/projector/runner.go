@@ -47,6 +47,10 @@ type Runner struct {
 	order   []string
 	running atomic.Bool // Run was called: this process follows projections
 	locks   *locker
+
+	// LockCheck is how often the connection holding the projections' locks is probed
+	// (DefaultLockCheck); set it before Run.
+	LockCheck time.Duration
 }
 
 type entry struct {
@@ -61,7 +65,7 @@ func New(pool *pgxpool.Pool, store es.Store, log *slog.Logger) *Runner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{pool: pool, store: store, log: log, entries: map[string]*entry{}, locks: &locker{pool: pool}}
+	return &Runner{pool: pool, store: store, log: log, entries: map[string]*entry{}, locks: &locker{pool: pool}, LockCheck: DefaultLockCheck}
 }
 
 // Add registers a projector; names must be unique and lower-case.
@@ -184,6 +188,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer r.locks.close()
 	var wg sync.WaitGroup
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go r.locks.watch(watchCtx, r.LockCheck)
 	for _, name := range r.Names() {
 		e := r.entries[name]
 		wg.Go(func() { r.runOne(ctx, e) })
@@ -195,7 +202,11 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) runOne(ctx context.Context, e *entry) {
 	for ctx.Err() == nil {
 		err := r.holdAndFollow(ctx, e)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, errLockLost) || errors.Is(err, errCheckpointMoved):
+			r.log.Warn("projection follower stopped; competing for its lock again", "projection", e.p.Name(), "err", err)
+		default:
 			r.log.Error("projection stopped; restarting", "projection", e.p.Name(), "err", err)
 		}
 		select {
@@ -205,15 +216,30 @@ func (r *Runner) runOne(ctx context.Context, e *entry) {
 	}
 }
 
-func (r *Runner) holdAndFollow(ctx context.Context, e *entry) error {
-	got, err := r.locks.tryLock(ctx, lockKey(e.p.Name()))
+func (r *Runner) holdAndFollow(ctx context.Context, e *entry) (err error) {
+	got, lost, err := r.locks.tryLock(ctx, lockKey(e.p.Name()))
 	if err != nil {
 		return err
 	}
 	if !got {
 		return nil // another process follows this projection; try again later
 	}
-	defer r.locks.unlock(lockKey(e.p.Name()))
+	defer r.locks.unlock(lockKey(e.p.Name()), lost)
+	// Everything done under the lock stops when the lock is found gone.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-lost:
+			cancel(errLockLost)
+		case <-ctx.Done():
+		}
+	}()
+	defer func() {
+		if errors.Is(context.Cause(ctx), errLockLost) {
+			err = errLockLost
+		}
+	}()
 	r.setActive(e, true)
 	defer r.setActive(e, false)
 
@@ -290,13 +316,20 @@ func (r *Runner) follow(ctx context.Context, p projections.Projector, gen int) e
 		return err
 	}
 	return r.store.SubscribeAll(ctx, from, func(ctx context.Context, events []es.RecordedEvent) error {
-		return r.applyBatch(ctx, p, gen, events)
+		if err := r.applyBatch(ctx, p, gen, from, events); err != nil {
+			return err
+		}
+		from = events[len(events)-1].Position
+		return nil
 	})
 }
 
-// applyBatch writes one batch and its checkpoint in one transaction. A batch at or behind the
-// checkpoint changes nothing: the conditional update finds no row and the transaction rolls back.
-func (r *Runner) applyBatch(ctx context.Context, p projections.Projector, gen int, events []es.RecordedEvent) error {
+// applyBatch writes one batch, read after position from, and its checkpoint in one transaction.
+// The checkpoint moves by compare-and-set from `from`: when another follower moved it (it took
+// over while this one still thought it held the lock), no row matches, the batch rolls back and
+// this follower stops. The row lock the update takes makes a second follower wait for the
+// first's commit and then see the moved checkpoint.
+func (r *Runner) applyBatch(ctx context.Context, p projections.Projector, gen int, from es.Position, events []es.RecordedEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -306,14 +339,15 @@ func (r *Runner) applyBatch(ctx context.Context, p projections.Projector, gen in
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE projection_checkpoints
-			SET commit_pos = $3, prepare_pos = $4, events = events + $5, updated_at = now()
-			WHERE name = $1 AND gen = $2 AND (commit_pos, prepare_pos) < ($3::numeric, $4::numeric)`,
-			p.Name(), gen, strconv.FormatUint(last.Commit, 10), strconv.FormatUint(last.Prepare, 10), len(events))
+			SET commit_pos = $5, prepare_pos = $6, events = events + $7, updated_at = now()
+			WHERE name = $1 AND gen = $2 AND commit_pos = $3::numeric AND prepare_pos = $4::numeric`,
+			p.Name(), gen, strconv.FormatUint(from.Commit, 10), strconv.FormatUint(from.Prepare, 10),
+			strconv.FormatUint(last.Commit, 10), strconv.FormatUint(last.Prepare, 10), len(events))
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return errAlreadyApplied
+			return errCheckpointMoved
 		}
 		if err := p.Apply(ctx, pgTx{tx}, events); err != nil {
 			return fmt.Errorf("projector: %s at %v: %w", p.Name(), events[0].Position, err)
@@ -322,7 +356,10 @@ func (r *Runner) applyBatch(ctx context.Context, p projections.Projector, gen in
 	})
 }
 
-var errAlreadyApplied = errors.New("projector: batch already applied")
+var (
+	errCheckpointMoved = errors.New("projector: another follower moved the checkpoint; stopping")
+	errLockLost        = errors.New("projector: the projection's lock was lost with its connection; stopping")
+)
 
 // rebuildRequest asks the active follower for a rebuild; the error comes back on reply.
 type rebuildRequest struct {
@@ -438,7 +475,7 @@ func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int,
 			if len(events) == 0 {
 				return nil
 			}
-			if err := r.applyBatch(ctx, e.p, gen, events); err != nil {
+			if err := r.applyBatch(ctx, e.p, gen, pos, events); err != nil {
 				return err
 			}
 			pos = events[len(events)-1].Position

@@ -28,6 +28,8 @@ type counter struct {
 	ddl string
 	// hook, when set, runs after the batch's rows are written and before Apply returns.
 	hook func(ctx context.Context, events []es.RecordedEvent) error
+	// txHook, when set, runs first in the batch's transaction.
+	txHook func(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error
 }
 
 func newCounter() *counter {
@@ -38,6 +40,11 @@ func (*counter) Name() string     { return "tc" }
 func (c *counter) Schema() string { return c.ddl }
 func (*counter) Tables() []string { return []string{"tc_counts"} }
 func (c *counter) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
+	if c.txHook != nil {
+		if err := c.txHook(ctx, tx, events); err != nil {
+			return err
+		}
+	}
 	type agg struct{ n, last int64 }
 	per := map[string]*agg{}
 	var order []string
@@ -96,9 +103,12 @@ func (e env) tick(t testing.TB, stream string, n int) int64 {
 }
 
 // run starts a runner with p; stop cancels it and waits until it has let go of its locks.
-func (e env) run(t *testing.T, p projections.Projector) (r *projector.Runner, stop func()) {
+func (e env) run(t *testing.T, p projections.Projector, configure ...func(*projector.Runner)) (r *projector.Runner, stop func()) {
 	r = projector.New(e.pool, e.store, nil)
 	r.Add(p)
+	for _, c := range configure {
+		c(r)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
