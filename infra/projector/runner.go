@@ -47,6 +47,7 @@ type Runner struct {
 	order   []string
 	running atomic.Bool // Run was called: this process follows projections
 	locks   *locker
+	group   *group
 
 	// LockCheck is how often the connection holding the projections' locks is probed
 	// (DefaultLockCheck); set it before Run.
@@ -65,7 +66,9 @@ func New(pool *pgxpool.Pool, store es.Store, log *slog.Logger) *Runner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{pool: pool, store: store, log: log, entries: map[string]*entry{}, locks: &locker{pool: pool}, LockCheck: DefaultLockCheck}
+	r := &Runner{pool: pool, store: store, log: log, entries: map[string]*entry{}, locks: &locker{pool: pool}, LockCheck: DefaultLockCheck}
+	r.group = newGroup(r)
+	return r
 }
 
 // Add registers a projector; names must be unique and lower-case.
@@ -191,6 +194,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go r.locks.watch(watchCtx, r.LockCheck)
+	wg.Go(func() { r.group.run(watchCtx) })
 	for _, name := range r.Names() {
 		e := r.entries[name]
 		wg.Go(func() { r.runOne(ctx, e) })
@@ -249,7 +253,7 @@ func (r *Runner) holdAndFollow(ctx context.Context, e *entry) (err error) {
 	}
 	if hash != e.hash {
 		r.log.Info("projection changed; rebuilding", "projection", e.p.Name())
-		if err := r.rebuild(ctx, e, gen, nil, nil); err != nil {
+		if err := r.rebuildWithProgress(ctx, e, gen, nil, nil); err != nil {
 			return err
 		}
 		gen, _, err = r.liveGen(ctx, e.p.Name())
@@ -258,18 +262,20 @@ func (r *Runner) holdAndFollow(ctx context.Context, e *entry) (err error) {
 		}
 	}
 	for {
-		followCtx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- r.follow(followCtx, e.p, gen) }()
-		select {
-		case err := <-done:
-			stop()
+		m, err := r.group.join(ctx, e, gen)
+		if err != nil {
 			return err
+		}
+		select {
+		case err := <-m.stop:
+			return err
+		case <-ctx.Done():
+			r.group.leave(m)
+			return nil
 		case req := <-e.rebuild:
 			// Keep the live generation current while the new one is built; stop it only for the switch.
-			err := r.rebuildWithProgress(ctx, e, gen, stop, done, req.progress)
-			stop()
-			<-done
+			err := r.rebuildWithProgress(ctx, e, gen, func() { r.group.leave(m) }, req.progress)
+			r.group.leave(m)
 			req.reply <- err
 			if err != nil {
 				return err
@@ -307,21 +313,6 @@ func parsePos(c, p string) es.Position {
 	cu, _ := strconv.ParseUint(c, 10, 64)
 	pu, _ := strconv.ParseUint(p, 10, 64)
 	return es.Position{Commit: cu, Prepare: pu}
-}
-
-// follow tails the log into generation gen until ctx ends.
-func (r *Runner) follow(ctx context.Context, p projections.Projector, gen int) error {
-	from, err := r.checkpoint(ctx, p.Name(), gen)
-	if err != nil {
-		return err
-	}
-	return r.store.SubscribeAll(ctx, from, func(ctx context.Context, events []es.RecordedEvent) error {
-		if err := r.applyBatch(ctx, p, gen, from, events); err != nil {
-			return err
-		}
-		from = events[len(events)-1].Position
-		return nil
-	})
 }
 
 // applyBatch writes one batch, read after position from, and its checkpoint in one transaction.
@@ -430,7 +421,7 @@ func (r *Runner) rebuildLocally(ctx context.Context, e *entry, progress Progress
 	if err != nil {
 		return err
 	}
-	return r.rebuildWithProgress(ctx, e, gen, nil, nil, progress)
+	return r.rebuildWithProgress(ctx, e, gen, nil, progress)
 }
 
 var (
@@ -440,14 +431,10 @@ var (
 	ErrHeldElsewhere = errors.New("projection is followed by another process; rebuild it through POST /v1/admin/projections/{name}/rebuild")
 )
 
-func (r *Runner) rebuild(ctx context.Context, e *entry, liveGen int, stopLive func(), liveDone chan error) error {
-	return r.rebuildWithProgress(ctx, e, liveGen, stopLive, liveDone, nil)
-}
-
 // rebuildWithProgress builds generation liveGen+1 from position 0 while the live generation keeps
 // serving, stops the live follower when the new one has caught up, applies the last events, and
 // swaps views, state and checkpoint in one transaction. The old schema is dropped after.
-func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int, stopLive func(), liveDone chan error, progress Progress) error {
+func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int, stopLive func(), progress Progress) error {
 	name := e.p.Name()
 	var maxGen int
 	if err := r.pool.QueryRow(ctx, `SELECT coalesce(max(gen), 0) FROM projection_checkpoints WHERE name = $1`, name).Scan(&maxGen); err != nil {
@@ -497,8 +484,6 @@ func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int,
 	}
 	if stopLive != nil {
 		stopLive()
-		<-liveDone
-		liveDone <- nil // let the caller's wait return at once
 	}
 	if err := catchUp(); err != nil {
 		return r.abandon(ctx, name, gen, err)
@@ -525,7 +510,9 @@ func (r *Runner) abandon(ctx context.Context, name string, gen int, cause error)
 }
 
 func (r *Runner) dropGeneration(ctx context.Context, name string, gen int) {
-	_, _ = r.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+schemaName(name, gen)+" CASCADE")
+	if _, err := r.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+schemaName(name, gen)+" CASCADE"); err != nil {
+		r.log.Warn("projector: drop generation", "schema", schemaName(name, gen), "err", err)
+	}
 	_, _ = r.pool.Exec(ctx, `DELETE FROM projection_checkpoints WHERE name = $1 AND gen = $2`, name, gen)
 }
 

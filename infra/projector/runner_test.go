@@ -315,9 +315,12 @@ func TestASchemaChangeRebuildsIntoANewGenerationWhileTheOldOneServes(t *testing.
 		return err == nil && note == "v2"
 	}, 20*time.Second, 20*time.Millisecond)
 	assert.Equal(t, map[string]int64{"s-a": 3}, e.counts(t))
-	var old bool
-	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'rm_tc_g1')`).Scan(&old))
-	assert.False(t, old)
+	// The old generation is dropped right after the switch commits.
+	assert.Eventually(t, func() bool {
+		var old bool
+		err := e.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'rm_tc_g1')`).Scan(&old)
+		return err == nil && !old
+	}, 20*time.Second, 20*time.Millisecond, "the old generation is dropped")
 }
 
 // load appends to a few streams from several goroutines until stop is closed and returns how
@@ -435,4 +438,55 @@ func TestVerifyOfAnUnknownOrUnbuiltProjectionFails(t *testing.T) {
 	assert.ErrorIs(t, err, projector.ErrUnknownProjection)
 	_, err = r.Verify(context.Background(), "tc", nil)
 	assert.ErrorIs(t, err, projector.ErrNotBuilt)
+}
+
+// txRecorder records, per batch, the transaction that applied it.
+type txRecorder struct{ name string }
+
+func (p txRecorder) Name() string     { return p.name }
+func (p txRecorder) Tables() []string { return []string{p.name + "_batches"} }
+func (p txRecorder) Schema() string {
+	return `CREATE TABLE ` + p.name + `_batches (tx bigint NOT NULL, first bigint NOT NULL, last bigint NOT NULL);`
+}
+func (p txRecorder) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
+	_, err := tx.Exec(ctx, `INSERT INTO `+p.name+`_batches VALUES (txid_current(), $1, $2)`,
+		int64(events[0].Position.Prepare), int64(events[len(events)-1].Position.Prepare))
+	return err
+}
+
+// One reader feeds every projection of the process: each batch is applied to all of them, and
+// their checkpoints moved, in one transaction (one commit), not one per projection.
+func TestOneTransactionAppliesABatchToEveryProjection(t *testing.T) {
+	e := newEnv(t)
+	r := projector.New(e.pool, e.store, nil)
+	for _, n := range []string{"ra", "rb", "rc"} {
+		r.Add(txRecorder{n})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	synced := e.tick(t, "s-a", 1)
+	waitFor(t, r, synced)
+
+	// when events arrive in several batches
+	var last int64
+	for i := range 10 {
+		last = e.tick(t, fmt.Sprintf("s-%d", i%3), 1+i)
+		waitFor(t, r, last)
+	}
+
+	// then every batch after the projections caught up was applied to all three in one transaction
+	var batches, shared int
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*), count(*) FILTER (WHERE n = 3 AND firsts = 1)
+		FROM (SELECT tx, count(*) AS n, count(DISTINCT (first, last)) AS firsts FROM (
+			SELECT * FROM ra_batches UNION ALL SELECT * FROM rb_batches UNION ALL SELECT * FROM rc_batches) b
+			WHERE first > $1 GROUP BY tx) t`, synced).Scan(&batches, &shared))
+	assert.GreaterOrEqual(t, batches, 10)
+	assert.Equal(t, batches, shared, "transactions that applied a batch to all three projections")
+	for _, n := range []string{"ra", "rb", "rc"} {
+		var pos string
+		require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT prepare_pos::text FROM projection_checkpoints WHERE name = $1`, n).Scan(&pos))
+		assert.Equal(t, fmt.Sprint(last), pos, n)
+	}
 }
