@@ -454,8 +454,10 @@ func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int,
 		if err != nil {
 			return err
 		}
+		batchesOf, stop := r.readAhead(ctx, pos)
+		defer stop()
 		for {
-			events, err := r.store.ReadAll(ctx, pos, RebuildBatchSize)
+			events, err := batchesOf()
 			if err != nil {
 				return err
 			}
@@ -501,6 +503,46 @@ func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int,
 	r.dropGeneration(ctx, name, liveGen)
 	r.log.Info("projection rebuilt", "projection", name, "generation", gen, "events", applied)
 	return nil
+}
+
+// readAhead reads the log after position after in rebuild batches, one batch ahead of the
+// caller, so reading the next batch overlaps applying this one. next returns an empty batch at
+// the end of what is readable; stop ends the reading early.
+func (r *Runner) readAhead(ctx context.Context, after es.Position) (next func() ([]es.RecordedEvent, error), stop func()) {
+	type chunk struct {
+		events []es.RecordedEvent
+		err    error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan chunk, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		for {
+			events, err := r.store.ReadAll(ctx, after, RebuildBatchSize)
+			select {
+			case ch <- chunk{events, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(events) == 0 {
+				return
+			}
+			after = events[len(events)-1].Position
+		}
+	}()
+	next = func() ([]es.RecordedEvent, error) {
+		c, ok := <-ch
+		if !ok {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return nil, nil
+		}
+		return c.events, c.err
+	}
+	return next, func() { cancel(); <-done }
 }
 
 func (r *Runner) abandon(ctx context.Context, name string, gen int, cause error) error {

@@ -158,8 +158,10 @@ func (r *Runner) buildTo(ctx context.Context, e *entry, schema string, target es
 		return err
 	}
 	after := es.Start
+	batchesOf, stop := r.readAhead(ctx, after)
+	defer stop()
 	for after.Less(target) {
-		events, err := r.store.ReadAll(ctx, after, RebuildBatchSize)
+		events, err := batchesOf()
 		if err != nil {
 			return err
 		}
