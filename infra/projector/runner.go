@@ -34,6 +34,10 @@ const BatchSize = 1000
 // into each set-based statement, which is most of a rebuild's speed.
 const RebuildBatchSize = 5000
 
+// RebuildScan is how much of the log one chunk of a selective projection's rebuild spans: the
+// events it skips cost only a row visited inside PostgreSQL.
+const RebuildScan = 4 * RebuildBatchSize
+
 var validName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,40}$`)
 
 // Runner owns the projectors of this process.
@@ -324,7 +328,12 @@ func (r *Runner) applyBatch(ctx context.Context, p projections.Projector, gen in
 	if len(events) == 0 {
 		return nil
 	}
-	last := events[len(events)-1].Position
+	return r.applyChunk(ctx, p, gen, from, chunk{events: events, through: events[len(events)-1].Position, covered: len(events)})
+}
+
+// applyChunk applies a chunk of the log after from: the events of it the projection reads (maybe
+// none) and a checkpoint moved to the end of what was covered.
+func (r *Runner) applyChunk(ctx context.Context, p projections.Projector, gen int, from es.Position, c chunk) error {
 	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schemaName(p.Name(), gen)+", public"); err != nil {
 			return err
@@ -333,15 +342,18 @@ func (r *Runner) applyBatch(ctx context.Context, p projections.Projector, gen in
 			SET commit_pos = $5, prepare_pos = $6, events = events + $7, updated_at = now()
 			WHERE name = $1 AND gen = $2 AND commit_pos = $3::numeric AND prepare_pos = $4::numeric`,
 			p.Name(), gen, strconv.FormatUint(from.Commit, 10), strconv.FormatUint(from.Prepare, 10),
-			strconv.FormatUint(last.Commit, 10), strconv.FormatUint(last.Prepare, 10), len(events))
+			strconv.FormatUint(c.through.Commit, 10), strconv.FormatUint(c.through.Prepare, 10), c.covered)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			return errCheckpointMoved
 		}
-		if err := p.Apply(ctx, pgTx{tx}, events); err != nil {
-			return fmt.Errorf("projector: %s at %v: %w", p.Name(), events[0].Position, err)
+		if len(c.events) == 0 {
+			return nil
+		}
+		if err := p.Apply(ctx, pgTx{tx}, c.events); err != nil {
+			return fmt.Errorf("projector: %s at %v: %w", p.Name(), c.events[0].Position, err)
 		}
 		return nil
 	})
@@ -454,21 +466,21 @@ func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int,
 		if err != nil {
 			return err
 		}
-		batchesOf, stop := r.readAhead(ctx, pos)
+		next, stop := r.readAhead(ctx, e.p, pos)
 		defer stop()
 		for {
-			events, err := batchesOf()
-			if err != nil {
-				return err
+			c := next()
+			if c.err != nil {
+				return c.err
 			}
-			if len(events) == 0 {
+			if c.covered == 0 {
 				return nil
 			}
-			if err := r.applyBatch(ctx, e.p, gen, pos, events); err != nil {
+			if err := r.applyChunk(ctx, e.p, gen, pos, c); err != nil {
 				return err
 			}
-			pos = events[len(events)-1].Position
-			applied += int64(len(events))
+			pos = c.through
+			applied += int64(c.covered)
 			if progress != nil {
 				// The head moves slowly compared with a rebuild: asking for it now and then is enough.
 				if batches%20 == 0 {
@@ -505,14 +517,41 @@ func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int,
 	return nil
 }
 
-// readAhead reads the log after position after in rebuild batches, one batch ahead of the
-// caller, so reading the next batch overlaps applying this one. next returns an empty batch at
-// the end of what is readable; stop ends the reading early.
-func (r *Runner) readAhead(ctx context.Context, after es.Position) (next func() ([]es.RecordedEvent, error), stop func()) {
-	type chunk struct {
-		events []es.RecordedEvent
-		err    error
+// chunk is a stretch of the log: the events of it a projection reads, where it ends, and how
+// many events it spans.
+type chunk struct {
+	events  []es.RecordedEvent
+	through es.Position
+	covered int
+	err     error
+}
+
+// filteredReader is a store that can skip, inside the database, the events a projection does
+// not read (pgstore.Store).
+type filteredReader interface {
+	ReadAllOf(ctx context.Context, after es.Position, limit int, prefixes []string) ([]es.RecordedEvent, es.Position, int, error)
+}
+
+// readChunk reads the next chunk of the log after position after for p.
+func (r *Runner) readChunk(ctx context.Context, p projections.Projector, after es.Position) chunk {
+	if sel, ok := p.(projections.Selective); ok {
+		if fr, ok := r.store.(filteredReader); ok {
+			events, through, covered, err := fr.ReadAllOf(ctx, after, RebuildScan, sel.EventTypePrefixes())
+			return chunk{events: events, through: through, covered: covered, err: err}
+		}
 	}
+	events, err := r.store.ReadAll(ctx, after, RebuildBatchSize)
+	c := chunk{events: events, through: after, covered: len(events), err: err}
+	if len(events) > 0 {
+		c.through = events[len(events)-1].Position
+	}
+	return c
+}
+
+// readAhead reads the log after position after in rebuild chunks, one chunk ahead of the
+// caller, so reading the next chunk overlaps applying this one. next returns a chunk covering
+// nothing at the end of what is readable; stop ends the reading early.
+func (r *Runner) readAhead(ctx context.Context, p projections.Projector, after es.Position) (next func() chunk, stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	ch := make(chan chunk, 1)
 	done := make(chan struct{})
@@ -520,27 +559,24 @@ func (r *Runner) readAhead(ctx context.Context, after es.Position) (next func() 
 		defer close(done)
 		defer close(ch)
 		for {
-			events, err := r.store.ReadAll(ctx, after, RebuildBatchSize)
+			c := r.readChunk(ctx, p, after)
 			select {
-			case ch <- chunk{events, err}:
+			case ch <- c:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil || len(events) == 0 {
+			if c.err != nil || c.covered == 0 {
 				return
 			}
-			after = events[len(events)-1].Position
+			after = c.through
 		}
 	}()
-	next = func() ([]es.RecordedEvent, error) {
+	next = func() chunk {
 		c, ok := <-ch
 		if !ok {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			return nil, nil
+			return chunk{through: after, err: ctx.Err()}
 		}
-		return c.events, c.err
+		return c
 	}
 	return next, func() { cancel(); <-done }
 }

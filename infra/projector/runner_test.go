@@ -490,3 +490,42 @@ func TestOneTransactionAppliesABatchToEveryProjection(t *testing.T) {
 		assert.Equal(t, fmt.Sprint(last), pos, n)
 	}
 }
+
+// selective is the counter declaring the only event type it reads.
+type selective struct{ *counter }
+
+func (selective) EventTypePrefixes() []string { return []string{tickType} }
+
+// A rebuild of a projection that reads one event type skips the rest of the log inside the
+// database, yet applies every event it reads once and ends at the head of the log.
+func TestARebuildOfASelectiveProjectionSkipsWhatItDoesNotRead(t *testing.T) {
+	e := newEnv(t)
+	other := func(n int) []es.EventData {
+		evs := ticks(n)
+		for i := range evs {
+			evs[i].Type = "test.other.v1"
+		}
+		return evs
+	}
+	for i := range 30 {
+		_, err := e.store.Append(context.Background(), fmt.Sprintf("o-%d", i%4), es.Any, other(997))
+		require.NoError(t, err)
+		if i%7 == 0 {
+			e.tick(t, fmt.Sprintf("s-%d", i%2), 3)
+		}
+	}
+	r := projector.New(e.pool, e.store, nil)
+	r.Add(selective{newCounter()})
+	var applied atomic.Int64
+	require.NoError(t, r.RequestRebuild(context.Background(), "tc", func(n, _ int64) { applied.Store(n) }))
+
+	assert.Equal(t, map[string]int64{"s-0": 9, "s-1": 6}, e.counts(t))
+	head, err := e.store.Head(context.Background())
+	require.NoError(t, err)
+	var pos string
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT c.prepare_pos::text FROM projection_checkpoints c
+		JOIN projection_state s ON s.name = c.name AND s.live_gen = c.gen WHERE c.name = 'tc'`).Scan(&pos))
+	assert.Equal(t, fmt.Sprint(head.Prepare), pos, "the checkpoint is at the head, past the events skipped")
+	assert.Equal(t, int64(30*997+15), e.checkpointEvents(t), "events of the log covered")
+	assert.Equal(t, int64(30*997+15), applied.Load(), "progress counts the log covered")
+}

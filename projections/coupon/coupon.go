@@ -213,3 +213,6 @@ func (p *Projector) applyIssuance(b projections.Batch, r es.RecordedEvent, e es.
 			WHERE job_id = $1`, jobID, e.Issued, e.Skipped, e.Failed, r.RecordedAt)
 	}
 }
+
+// EventTypePrefixes implements projections.Selective (what interesting lets through).
+func (*Projector) EventTypePrefixes() []string { return []string{"coupon.", "supply."} }

@@ -220,3 +220,6 @@ func evolve(x *exchange, e es.Event) (at time.Time, ok bool) {
 	}
 	return time.Time{}, false
 }
+
+// EventTypePrefixes implements projections.Selective.
+func (*Exchanges) EventTypePrefixes() []string { return []string{"fulfillment."} }

@@ -516,3 +516,6 @@ func (f *fold) write(ctx context.Context, tx projections.Tx) error {
 	}
 	return b.Send(ctx)
 }
+
+// EventTypePrefixes implements projections.Selective.
+func (*Reminders) EventTypePrefixes() []string { return []string{"coupon.", "points."} }
