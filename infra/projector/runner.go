@@ -1,5 +1,6 @@
-// Package projector runs projections: each projector follows the global log from its checkpoint,
-// writes its read model and moves the checkpoint in the same transaction (DESIGN rule 4). Every
+// Package projector runs projections: each projection's read model and checkpoint move in the
+// same transaction (DESIGN rule 4). One reader of the log per process feeds every projection the
+// process holds the lock of, and applies each batch to all of them in one transaction. Every
 // projection lives in a generation schema (rm_<name>_g<N>) and readers see it through views in
 // the public schema, so a rebuild fills generation N+1 while N keeps serving, then swaps the
 // views in one transaction.
