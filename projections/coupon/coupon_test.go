@@ -164,7 +164,6 @@ func (b *testBatch) Send(ctx context.Context) error {
 	return res.Close()
 }
 
-
 // The first version, one statement per reservation, commit and received coupon.
 
 type oracleCounters struct{ total, issued, allowlist int64 }
@@ -202,7 +201,6 @@ func (p *Projector) oracleApply(ctx context.Context, tx projections.Tx, events [
 	}
 	return b.Send(ctx)
 }
-
 
 func (p *Projector) oracleOne(b projections.Batch, r es.RecordedEvent, e es.Event, delta func(string) *oracleCounters) error {
 	batchID, onBatch := strings.CutPrefix(r.StreamID, "batch-")
@@ -261,4 +259,3 @@ func (p *Projector) oracleOne(b projections.Batch, r es.RecordedEvent, e es.Even
 	}
 	return nil
 }
-
