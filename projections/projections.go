@@ -54,3 +54,11 @@ type Projector interface {
 	// Apply writes the effect of events (global order, possibly of types the projector ignores).
 	Apply(ctx context.Context, tx Tx, events []es.RecordedEvent) error
 }
+
+// Selective is implemented by a projector that reads only events whose type starts with one of
+// a few prefixes (a whole type name is a prefix too). Apply must still ignore every other event;
+// a rebuild just does not read them from the log.
+type Selective interface {
+	Projector
+	EventTypePrefixes() []string
+}

@@ -1,5 +1,6 @@
-// Package projector runs projections: each projector follows the global log from its checkpoint,
-// writes its read model and moves the checkpoint in the same transaction (DESIGN rule 4). Every
+// Package projector runs projections: each projection's read model and checkpoint move in the
+// same transaction (DESIGN rule 4). One reader of the log per process feeds every projection the
+// process holds the lock of, and applies each batch to all of them in one transaction. Every
 // projection lives in a generation schema (rm_<name>_g<N>) and readers see it through views in
 // the public schema, so a rebuild fills generation N+1 while N keeps serving, then swaps the
 // views in one transaction.
@@ -34,6 +35,10 @@ const BatchSize = 1000
 // into each set-based statement, which is most of a rebuild's speed.
 const RebuildBatchSize = 5000
 
+// RebuildScan is how much of the log one chunk of a selective projection's rebuild spans: the
+// events it skips cost only a row visited inside PostgreSQL.
+const RebuildScan = 4 * RebuildBatchSize
+
 var validName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,40}$`)
 
 // Runner owns the projectors of this process.
@@ -47,6 +52,11 @@ type Runner struct {
 	order   []string
 	running atomic.Bool // Run was called: this process follows projections
 	locks   *locker
+	group   *group
+
+	// LockCheck is how often the connection holding the projections' locks is probed
+	// (DefaultLockCheck); set it before Run.
+	LockCheck time.Duration
 }
 
 type entry struct {
@@ -61,7 +71,9 @@ func New(pool *pgxpool.Pool, store es.Store, log *slog.Logger) *Runner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{pool: pool, store: store, log: log, entries: map[string]*entry{}, locks: &locker{pool: pool}}
+	r := &Runner{pool: pool, store: store, log: log, entries: map[string]*entry{}, locks: &locker{pool: pool}, LockCheck: DefaultLockCheck}
+	r.group = newGroup(r)
+	return r
 }
 
 // Add registers a projector; names must be unique and lower-case.
@@ -184,6 +196,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer r.locks.close()
 	var wg sync.WaitGroup
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go r.locks.watch(watchCtx, r.LockCheck)
+	wg.Go(func() { r.group.run(watchCtx) })
 	for _, name := range r.Names() {
 		e := r.entries[name]
 		wg.Go(func() { r.runOne(ctx, e) })
@@ -195,7 +211,11 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) runOne(ctx context.Context, e *entry) {
 	for ctx.Err() == nil {
 		err := r.holdAndFollow(ctx, e)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, errLockLost) || errors.Is(err, errCheckpointMoved):
+			r.log.Warn("projection follower stopped; competing for its lock again", "projection", e.p.Name(), "err", err)
+		default:
 			r.log.Error("projection stopped; restarting", "projection", e.p.Name(), "err", err)
 		}
 		select {
@@ -205,15 +225,30 @@ func (r *Runner) runOne(ctx context.Context, e *entry) {
 	}
 }
 
-func (r *Runner) holdAndFollow(ctx context.Context, e *entry) error {
-	got, err := r.locks.tryLock(ctx, lockKey(e.p.Name()))
+func (r *Runner) holdAndFollow(ctx context.Context, e *entry) (err error) {
+	got, lost, err := r.locks.tryLock(ctx, lockKey(e.p.Name()))
 	if err != nil {
 		return err
 	}
 	if !got {
 		return nil // another process follows this projection; try again later
 	}
-	defer r.locks.unlock(lockKey(e.p.Name()))
+	defer r.locks.unlock(lockKey(e.p.Name()), lost)
+	// Everything done under the lock stops when the lock is found gone.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-lost:
+			cancel(errLockLost)
+		case <-ctx.Done():
+		}
+	}()
+	defer func() {
+		if errors.Is(context.Cause(ctx), errLockLost) {
+			err = errLockLost
+		}
+	}()
 	r.setActive(e, true)
 	defer r.setActive(e, false)
 
@@ -223,7 +258,7 @@ func (r *Runner) holdAndFollow(ctx context.Context, e *entry) error {
 	}
 	if hash != e.hash {
 		r.log.Info("projection changed; rebuilding", "projection", e.p.Name())
-		if err := r.rebuild(ctx, e, gen, nil, nil); err != nil {
+		if err := r.rebuildWithProgress(ctx, e, gen, nil, nil); err != nil {
 			return err
 		}
 		gen, _, err = r.liveGen(ctx, e.p.Name())
@@ -232,18 +267,20 @@ func (r *Runner) holdAndFollow(ctx context.Context, e *entry) error {
 		}
 	}
 	for {
-		followCtx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- r.follow(followCtx, e.p, gen) }()
-		select {
-		case err := <-done:
-			stop()
+		m, err := r.group.join(ctx, e, gen)
+		if err != nil {
 			return err
+		}
+		select {
+		case err := <-m.stop:
+			return err
+		case <-ctx.Done():
+			r.group.leave(m)
+			return nil
 		case req := <-e.rebuild:
 			// Keep the live generation current while the new one is built; stop it only for the switch.
-			err := r.rebuildWithProgress(ctx, e, gen, stop, done, req.progress)
-			stop()
-			<-done
+			err := r.rebuildWithProgress(ctx, e, gen, func() { r.group.leave(m) }, req.progress)
+			r.group.leave(m)
 			req.reply <- err
 			if err != nil {
 				return err
@@ -283,46 +320,50 @@ func parsePos(c, p string) es.Position {
 	return es.Position{Commit: cu, Prepare: pu}
 }
 
-// follow tails the log into generation gen until ctx ends.
-func (r *Runner) follow(ctx context.Context, p projections.Projector, gen int) error {
-	from, err := r.checkpoint(ctx, p.Name(), gen)
-	if err != nil {
-		return err
-	}
-	return r.store.SubscribeAll(ctx, from, func(ctx context.Context, events []es.RecordedEvent) error {
-		return r.applyBatch(ctx, p, gen, events)
-	})
-}
-
-// applyBatch writes one batch and its checkpoint in one transaction. A batch at or behind the
-// checkpoint changes nothing: the conditional update finds no row and the transaction rolls back.
-func (r *Runner) applyBatch(ctx context.Context, p projections.Projector, gen int, events []es.RecordedEvent) error {
+// applyBatch writes one batch, read after position from, and its checkpoint in one transaction.
+// The checkpoint moves by compare-and-set from `from`: when another follower moved it (it took
+// over while this one still thought it held the lock), no row matches, the batch rolls back and
+// this follower stops. The row lock the update takes makes a second follower wait for the
+// first's commit and then see the moved checkpoint.
+func (r *Runner) applyBatch(ctx context.Context, p projections.Projector, gen int, from es.Position, events []es.RecordedEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
-	last := events[len(events)-1].Position
+	return r.applyChunk(ctx, p, gen, from, chunk{events: events, through: events[len(events)-1].Position, covered: len(events)})
+}
+
+// applyChunk applies a chunk of the log after from: the events of it the projection reads (maybe
+// none) and a checkpoint moved to the end of what was covered.
+func (r *Runner) applyChunk(ctx context.Context, p projections.Projector, gen int, from es.Position, c chunk) error {
 	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schemaName(p.Name(), gen)+", public"); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE projection_checkpoints
-			SET commit_pos = $3, prepare_pos = $4, events = events + $5, updated_at = now()
-			WHERE name = $1 AND gen = $2 AND (commit_pos, prepare_pos) < ($3::numeric, $4::numeric)`,
-			p.Name(), gen, strconv.FormatUint(last.Commit, 10), strconv.FormatUint(last.Prepare, 10), len(events))
+			SET commit_pos = $5, prepare_pos = $6, events = events + $7, updated_at = now()
+			WHERE name = $1 AND gen = $2 AND commit_pos = $3::numeric AND prepare_pos = $4::numeric`,
+			p.Name(), gen, strconv.FormatUint(from.Commit, 10), strconv.FormatUint(from.Prepare, 10),
+			strconv.FormatUint(c.through.Commit, 10), strconv.FormatUint(c.through.Prepare, 10), c.covered)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return errAlreadyApplied
+			return errCheckpointMoved
 		}
-		if err := p.Apply(ctx, pgTx{tx}, events); err != nil {
-			return fmt.Errorf("projector: %s at %v: %w", p.Name(), events[0].Position, err)
+		if len(c.events) == 0 {
+			return nil
+		}
+		if err := p.Apply(ctx, pgTx{tx}, c.events); err != nil {
+			return fmt.Errorf("projector: %s at %v: %w", p.Name(), c.events[0].Position, err)
 		}
 		return nil
 	})
 }
 
-var errAlreadyApplied = errors.New("projector: batch already applied")
+var (
+	errCheckpointMoved = errors.New("projector: another follower moved the checkpoint; stopping")
+	errLockLost        = errors.New("projector: the projection's lock was lost with its connection; stopping")
+)
 
 // rebuildRequest asks the active follower for a rebuild; the error comes back on reply.
 type rebuildRequest struct {
@@ -393,7 +434,7 @@ func (r *Runner) rebuildLocally(ctx context.Context, e *entry, progress Progress
 	if err != nil {
 		return err
 	}
-	return r.rebuildWithProgress(ctx, e, gen, nil, nil, progress)
+	return r.rebuildWithProgress(ctx, e, gen, nil, progress)
 }
 
 var (
@@ -403,14 +444,10 @@ var (
 	ErrHeldElsewhere = errors.New("projection is followed by another process; rebuild it through POST /v1/admin/projections/{name}/rebuild")
 )
 
-func (r *Runner) rebuild(ctx context.Context, e *entry, liveGen int, stopLive func(), liveDone chan error) error {
-	return r.rebuildWithProgress(ctx, e, liveGen, stopLive, liveDone, nil)
-}
-
 // rebuildWithProgress builds generation liveGen+1 from position 0 while the live generation keeps
 // serving, stops the live follower when the new one has caught up, applies the last events, and
 // swaps views, state and checkpoint in one transaction. The old schema is dropped after.
-func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int, stopLive func(), liveDone chan error, progress Progress) error {
+func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int, stopLive func(), progress Progress) error {
 	name := e.p.Name()
 	var maxGen int
 	if err := r.pool.QueryRow(ctx, `SELECT coalesce(max(gen), 0) FROM projection_checkpoints WHERE name = $1`, name).Scan(&maxGen); err != nil {
@@ -430,19 +467,21 @@ func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int,
 		if err != nil {
 			return err
 		}
+		next, stop := r.readAhead(ctx, e.p, pos)
+		defer stop()
 		for {
-			events, err := r.store.ReadAll(ctx, pos, RebuildBatchSize)
-			if err != nil {
-				return err
+			c := next()
+			if c.err != nil {
+				return c.err
 			}
-			if len(events) == 0 {
+			if c.covered == 0 {
 				return nil
 			}
-			if err := r.applyBatch(ctx, e.p, gen, events); err != nil {
+			if err := r.applyChunk(ctx, e.p, gen, pos, c); err != nil {
 				return err
 			}
-			pos = events[len(events)-1].Position
-			applied += int64(len(events))
+			pos = c.through
+			applied += int64(c.covered)
 			if progress != nil {
 				// The head moves slowly compared with a rebuild: asking for it now and then is enough.
 				if batches%20 == 0 {
@@ -460,8 +499,6 @@ func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int,
 	}
 	if stopLive != nil {
 		stopLive()
-		<-liveDone
-		liveDone <- nil // let the caller's wait return at once
 	}
 	if err := catchUp(); err != nil {
 		return r.abandon(ctx, name, gen, err)
@@ -481,6 +518,70 @@ func (r *Runner) rebuildWithProgress(ctx context.Context, e *entry, liveGen int,
 	return nil
 }
 
+// chunk is a stretch of the log: the events of it a projection reads, where it ends, and how
+// many events it spans.
+type chunk struct {
+	events  []es.RecordedEvent
+	through es.Position
+	covered int
+	err     error
+}
+
+// filteredReader is a store that can skip, inside the database, the events a projection does
+// not read (pgstore.Store).
+type filteredReader interface {
+	ReadAllOf(ctx context.Context, after es.Position, limit int, prefixes []string) ([]es.RecordedEvent, es.Position, int, error)
+}
+
+// readChunk reads the next chunk of the log after position after for p.
+func (r *Runner) readChunk(ctx context.Context, p projections.Projector, after es.Position) chunk {
+	if sel, ok := p.(projections.Selective); ok {
+		if fr, ok := r.store.(filteredReader); ok {
+			events, through, covered, err := fr.ReadAllOf(ctx, after, RebuildScan, sel.EventTypePrefixes())
+			return chunk{events: events, through: through, covered: covered, err: err}
+		}
+	}
+	events, err := r.store.ReadAll(ctx, after, RebuildBatchSize)
+	c := chunk{events: events, through: after, covered: len(events), err: err}
+	if len(events) > 0 {
+		c.through = events[len(events)-1].Position
+	}
+	return c
+}
+
+// readAhead reads the log after position after in rebuild chunks, one chunk ahead of the
+// caller, so reading the next chunk overlaps applying this one. next returns a chunk covering
+// nothing at the end of what is readable; stop ends the reading early.
+func (r *Runner) readAhead(ctx context.Context, p projections.Projector, after es.Position) (next func() chunk, stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan chunk, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		for {
+			c := r.readChunk(ctx, p, after)
+			select {
+			case ch <- c:
+			case <-ctx.Done():
+				return
+			}
+			if c.err != nil || c.covered == 0 {
+				return
+			}
+			after = c.through
+		}
+	}()
+	next = func() chunk {
+		c, ok := <-ch
+		if !ok {
+			return chunk{through: after, err: ctx.Err()}
+		}
+		return c
+	}
+	return next, func() { cancel(); <-done }
+}
+
 func (r *Runner) abandon(ctx context.Context, name string, gen int, cause error) error {
 	r.dropGeneration(context.WithoutCancel(ctx), name, gen)
 	_, _ = r.pool.Exec(context.WithoutCancel(ctx), `UPDATE projection_state SET status = 'live' WHERE name = $1`, name)
@@ -488,7 +589,9 @@ func (r *Runner) abandon(ctx context.Context, name string, gen int, cause error)
 }
 
 func (r *Runner) dropGeneration(ctx context.Context, name string, gen int) {
-	_, _ = r.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+schemaName(name, gen)+" CASCADE")
+	if _, err := r.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+schemaName(name, gen)+" CASCADE"); err != nil {
+		r.log.Warn("projector: drop generation", "schema", schemaName(name, gen), "err", err)
+	}
 	_, _ = r.pool.Exec(ctx, `DELETE FROM projection_checkpoints WHERE name = $1 AND gen = $2`, name, gen)
 }
 

@@ -28,6 +28,8 @@ type counter struct {
 	ddl string
 	// hook, when set, runs after the batch's rows are written and before Apply returns.
 	hook func(ctx context.Context, events []es.RecordedEvent) error
+	// txHook, when set, runs first in the batch's transaction.
+	txHook func(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error
 }
 
 func newCounter() *counter {
@@ -38,6 +40,11 @@ func (*counter) Name() string     { return "tc" }
 func (c *counter) Schema() string { return c.ddl }
 func (*counter) Tables() []string { return []string{"tc_counts"} }
 func (c *counter) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
+	if c.txHook != nil {
+		if err := c.txHook(ctx, tx, events); err != nil {
+			return err
+		}
+	}
 	type agg struct{ n, last int64 }
 	per := map[string]*agg{}
 	var order []string
@@ -96,9 +103,12 @@ func (e env) tick(t testing.TB, stream string, n int) int64 {
 }
 
 // run starts a runner with p; stop cancels it and waits until it has let go of its locks.
-func (e env) run(t *testing.T, p projections.Projector) (r *projector.Runner, stop func()) {
+func (e env) run(t *testing.T, p projections.Projector, configure ...func(*projector.Runner)) (r *projector.Runner, stop func()) {
 	r = projector.New(e.pool, e.store, nil)
 	r.Add(p)
+	for _, c := range configure {
+		c(r)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -305,9 +315,12 @@ func TestASchemaChangeRebuildsIntoANewGenerationWhileTheOldOneServes(t *testing.
 		return err == nil && note == "v2"
 	}, 20*time.Second, 20*time.Millisecond)
 	assert.Equal(t, map[string]int64{"s-a": 3}, e.counts(t))
-	var old bool
-	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'rm_tc_g1')`).Scan(&old))
-	assert.False(t, old)
+	// The old generation is dropped right after the switch commits.
+	assert.Eventually(t, func() bool {
+		var old bool
+		err := e.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'rm_tc_g1')`).Scan(&old)
+		return err == nil && !old
+	}, 20*time.Second, 20*time.Millisecond, "the old generation is dropped")
 }
 
 // load appends to a few streams from several goroutines until stop is closed and returns how
@@ -425,4 +438,94 @@ func TestVerifyOfAnUnknownOrUnbuiltProjectionFails(t *testing.T) {
 	assert.ErrorIs(t, err, projector.ErrUnknownProjection)
 	_, err = r.Verify(context.Background(), "tc", nil)
 	assert.ErrorIs(t, err, projector.ErrNotBuilt)
+}
+
+// txRecorder records, per batch, the transaction that applied it.
+type txRecorder struct{ name string }
+
+func (p txRecorder) Name() string     { return p.name }
+func (p txRecorder) Tables() []string { return []string{p.name + "_batches"} }
+func (p txRecorder) Schema() string {
+	return `CREATE TABLE ` + p.name + `_batches (tx bigint NOT NULL, first bigint NOT NULL, last bigint NOT NULL);`
+}
+func (p txRecorder) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
+	_, err := tx.Exec(ctx, `INSERT INTO `+p.name+`_batches VALUES (txid_current(), $1, $2)`,
+		int64(events[0].Position.Prepare), int64(events[len(events)-1].Position.Prepare))
+	return err
+}
+
+// One reader feeds every projection of the process: each batch is applied to all of them, and
+// their checkpoints moved, in one transaction (one commit), not one per projection.
+func TestOneTransactionAppliesABatchToEveryProjection(t *testing.T) {
+	e := newEnv(t)
+	r := projector.New(e.pool, e.store, nil)
+	for _, n := range []string{"ra", "rb", "rc"} {
+		r.Add(txRecorder{n})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	synced := e.tick(t, "s-a", 1)
+	waitFor(t, r, synced)
+
+	// when events arrive in several batches
+	var last int64
+	for i := range 10 {
+		last = e.tick(t, fmt.Sprintf("s-%d", i%3), 1+i)
+		waitFor(t, r, last)
+	}
+
+	// then every batch after the projections caught up was applied to all three in one transaction
+	var batches, shared int
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*), count(*) FILTER (WHERE n = 3 AND firsts = 1)
+		FROM (SELECT tx, count(*) AS n, count(DISTINCT (first, last)) AS firsts FROM (
+			SELECT * FROM ra_batches UNION ALL SELECT * FROM rb_batches UNION ALL SELECT * FROM rc_batches) b
+			WHERE first > $1 GROUP BY tx) t`, synced).Scan(&batches, &shared))
+	assert.GreaterOrEqual(t, batches, 10)
+	assert.Equal(t, batches, shared, "transactions that applied a batch to all three projections")
+	for _, n := range []string{"ra", "rb", "rc"} {
+		var pos string
+		require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT prepare_pos::text FROM projection_checkpoints WHERE name = $1`, n).Scan(&pos))
+		assert.Equal(t, fmt.Sprint(last), pos, n)
+	}
+}
+
+// selective is the counter declaring the only event type it reads.
+type selective struct{ *counter }
+
+func (selective) EventTypePrefixes() []string { return []string{tickType} }
+
+// A rebuild of a projection that reads one event type skips the rest of the log inside the
+// database, yet applies every event it reads once and ends at the head of the log.
+func TestARebuildOfASelectiveProjectionSkipsWhatItDoesNotRead(t *testing.T) {
+	e := newEnv(t)
+	other := func(n int) []es.EventData {
+		evs := ticks(n)
+		for i := range evs {
+			evs[i].Type = "test.other.v1"
+		}
+		return evs
+	}
+	for i := range 30 {
+		_, err := e.store.Append(context.Background(), fmt.Sprintf("o-%d", i%4), es.Any, other(997))
+		require.NoError(t, err)
+		if i%7 == 0 {
+			e.tick(t, fmt.Sprintf("s-%d", i%2), 3)
+		}
+	}
+	r := projector.New(e.pool, e.store, nil)
+	r.Add(selective{newCounter()})
+	var applied atomic.Int64
+	require.NoError(t, r.RequestRebuild(context.Background(), "tc", func(n, _ int64) { applied.Store(n) }))
+
+	assert.Equal(t, map[string]int64{"s-0": 9, "s-1": 6}, e.counts(t))
+	head, err := e.store.Head(context.Background())
+	require.NoError(t, err)
+	var pos string
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT c.prepare_pos::text FROM projection_checkpoints c
+		JOIN projection_state s ON s.name = c.name AND s.live_gen = c.gen WHERE c.name = 'tc'`).Scan(&pos))
+	assert.Equal(t, fmt.Sprint(head.Prepare), pos, "the checkpoint is at the head, past the events skipped")
+	assert.Equal(t, int64(30*997+15), e.checkpointEvents(t), "events of the log covered")
+	assert.Equal(t, int64(30*997+15), applied.Load(), "progress counts the log covered")
 }

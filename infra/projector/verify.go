@@ -158,29 +158,33 @@ func (r *Runner) buildTo(ctx context.Context, e *entry, schema string, target es
 		return err
 	}
 	after := es.Start
+	next, stop := r.readAhead(ctx, e.p, after)
+	defer stop()
 	for after.Less(target) {
-		events, err := r.store.ReadAll(ctx, after, RebuildBatchSize)
-		if err != nil {
-			return err
+		c := next()
+		if c.err != nil {
+			return c.err
 		}
-		n := len(events)
-		for n > 0 && target.Less(events[n-1].Position) {
-			n--
-		}
-		if n == 0 {
+		if c.covered == 0 {
 			return nil
 		}
-		err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schema+", public"); err != nil {
-				return err
-			}
-			return e.p.Apply(ctx, pgTx{tx}, events[:n])
-		})
-		if err != nil {
-			return fmt.Errorf("projector: %s at %v: %w", e.p.Name(), events[0].Position, err)
+		n := len(c.events)
+		for n > 0 && target.Less(c.events[n-1].Position) {
+			n--
 		}
-		rep.Events += int64(n)
-		after = events[n-1].Position
+		if n > 0 {
+			err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schema+", public"); err != nil {
+					return err
+				}
+				return e.p.Apply(ctx, pgTx{tx}, c.events[:n])
+			})
+			if err != nil {
+				return fmt.Errorf("projector: %s at %v: %w", e.p.Name(), c.events[0].Position, err)
+			}
+			rep.Events += int64(n)
+		}
+		after = c.through
 		if progress != nil {
 			progress(rep.Events, rep.Position)
 		}

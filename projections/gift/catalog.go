@@ -193,3 +193,6 @@ WHERE c.gift_id = d.gift_id`, ids, totals, reserved, committed, ats)
 	}
 	return batch.Send(ctx)
 }
+
+// EventTypePrefixes implements projections.Selective.
+func (p *Catalog) EventTypePrefixes() []string { return p.dec.prefixes() }

@@ -2,6 +2,7 @@ package gift
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/loyaltyforge/loyalty/domain/es"
 )
@@ -31,4 +32,14 @@ func (d decoder) decode(r es.RecordedEvent) (es.Event, error) {
 		return nil, fmt.Errorf("%s@%d: %w", r.StreamID, r.StreamVersion, err)
 	}
 	return e, nil
+}
+
+// prefixes are the handled types, for projections.Selective.
+func (d decoder) prefixes() []string {
+	out := make([]string, 0, len(d.types))
+	for t := range d.types {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
 }

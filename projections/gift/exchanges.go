@@ -110,3 +110,6 @@ func exchangeOf(stream string) string {
 	id, _ := strings.CutPrefix(stream, "fulfillment-")
 	return id
 }
+
+// EventTypePrefixes implements projections.Selective.
+func (p *Exchanges) EventTypePrefixes() []string { return p.dec.prefixes() }

@@ -138,3 +138,6 @@ ON CONFLICT (saga_id) DO UPDATE SET started = true, start = NULL, next_action_at
 	}
 	return batch.Send(ctx)
 }
+
+// EventTypePrefixes implements projections.Selective.
+func (p *Sagas) EventTypePrefixes() []string { return p.dec.prefixes() }

@@ -30,8 +30,11 @@ CREATE TABLE inbox_exchanges (
 	status         text NOT NULL
 );
 -- Every status an exchange reached: one exchange_update message each, keyed by dedupe_key.
+-- seq orders them oldest first: the log position of the event that reached the status. Like
+-- every column of a projection it is a function of the events alone, so a rebuild writes the
+-- same value (a sequence would not: it jumps after a crash restart, a rebuild numbers densely).
 CREATE TABLE inbox_exchange_updates (
-	seq             bigserial,
+	seq             bigint NOT NULL,
 	exchange_id     text NOT NULL,
 	status          text NOT NULL,
 	user_id         text NOT NULL,
@@ -94,8 +97,9 @@ func (x *exchange) statusOf() string {
 // the status changes, in two round trips whatever the batch size.
 func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
 	type item struct {
-		id string
-		e  es.Event
+		id  string
+		e   es.Event
+		pos int64
 	}
 	var items []item
 	var ids []string
@@ -109,7 +113,7 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 			return fmt.Errorf("inbox_exchanges: %s: %w", r.StreamID, err)
 		}
 		id := strings.TrimPrefix(r.StreamID, "fulfillment-")
-		items = append(items, item{id, e})
+		items = append(items, item{id, e, int64(r.Position.Prepare)})
 		if !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)
@@ -140,10 +144,10 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 			if x.failed {
 				refunded = x.pointsSpent // a failed exchange has its points refunded (API.md)
 			}
-			b.Queue(`INSERT INTO inbox_exchange_updates (exchange_id, status, user_id, dedupe_key, gift_id, quantity,
+			b.Queue(`INSERT INTO inbox_exchange_updates (seq, exchange_id, status, user_id, dedupe_key, gift_id, quantity,
 					carrier, express_no, failure_reason, points_refunded, at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
-				x.id, s, x.user, inbox.ExchangeUpdateKey(x.id, s), x.gift, x.quantity,
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+				it.pos, x.id, s, x.user, inbox.ExchangeUpdateKey(x.id, s), x.gift, x.quantity,
 				x.carrier, x.expressNo, x.failureReason, refunded, at)
 		}
 	}
@@ -216,3 +220,6 @@ func evolve(x *exchange, e es.Event) (at time.Time, ok bool) {
 	}
 	return time.Time{}, false
 }
+
+// EventTypePrefixes implements projections.Selective.
+func (*Exchanges) EventTypePrefixes() []string { return []string{"fulfillment."} }

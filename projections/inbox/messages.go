@@ -90,3 +90,6 @@ func (p *Messages) Apply(ctx context.Context, tx projections.Tx, events []es.Rec
 	}
 	return b.Send(ctx)
 }
+
+// EventTypePrefixes implements projections.Selective.
+func (*Messages) EventTypePrefixes() []string { return []string{"inbox."} }

@@ -8,6 +8,7 @@ package order
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/loyaltyforge/loyalty/domain/coupon"
@@ -170,4 +171,14 @@ func queuePointsHold(b projections.Batch, user string, e es.Event) {
 		b.Queue(`DELETE FROM orders_holds WHERE order_id = $1 AND kind = 'points' AND ref = $2`,
 			strings.TrimPrefix(hold, HoldPrefix), hold)
 	}
+}
+
+// EventTypePrefixes implements projections.Selective.
+func (*Projector) EventTypePrefixes() []string {
+	out := []string{"order."}
+	for t := range holdEvents {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -294,3 +294,6 @@ func write(ctx context.Context, tx projections.Tx, order []string, users map[str
 	}
 	return nil
 }
+
+// EventTypePrefixes implements projections.Selective.
+func (*Accounts) EventTypePrefixes() []string { return []string{"points."} }

@@ -97,3 +97,6 @@ func (l *Ledger) Apply(ctx context.Context, tx projections.Tx, events []es.Recor
 	}
 	return nil
 }
+
+// EventTypePrefixes implements projections.Selective.
+func (*Ledger) EventTypePrefixes() []string { return []string{"points."} }

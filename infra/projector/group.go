@@ -1,0 +1,229 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/loyaltyforge/loyalty/domain/es"
+)
+
+// group is the one reader of the log that feeds every projection this process follows. Each
+// batch is applied to all of them in ONE transaction, with one multi-row compare-and-set of
+// their checkpoints: a projection the batch does not concern costs a row in that update, not a
+// transaction and a commit of its own. Read-model change and checkpoint still commit together,
+// so each event takes effect exactly once per projection (DESIGN rule 4).
+type group struct {
+	r *Runner
+
+	mu      sync.Mutex
+	members map[*member]bool
+	cancel  context.CancelFunc // ends the current read, so it restarts from the new lowest checkpoint
+	changed chan struct{}      // closed and replaced when a member joins
+
+	applyMu sync.Mutex // held while a batch is applied; leave waits on it
+}
+
+// member is one projection in the group: its live generation and how far it has applied.
+type member struct {
+	e    *entry
+	gen  int
+	pos  es.Position // written under applyMu and mu once joined
+	stop chan error  // why the group dropped the member (buffered)
+}
+
+func newGroup(r *Runner) *group {
+	return &group{r: r, members: map[*member]bool{}, changed: make(chan struct{})}
+}
+
+// join adds a projection, at the checkpoint of generation gen.
+func (g *group) join(ctx context.Context, e *entry, gen int) (*member, error) {
+	pos, err := g.r.checkpoint(ctx, e.p.Name(), gen)
+	if err != nil {
+		return nil, err
+	}
+	m := &member{e: e, gen: gen, pos: pos, stop: make(chan error, 1)}
+	g.mu.Lock()
+	g.members[m] = true
+	if g.cancel != nil {
+		g.cancel()
+	}
+	close(g.changed)
+	g.changed = make(chan struct{})
+	g.mu.Unlock()
+	return m, nil
+}
+
+// leave removes a member; once it returns no batch is being or will be applied for it.
+func (g *group) leave(m *member) {
+	g.mu.Lock()
+	delete(g.members, m)
+	g.mu.Unlock()
+	g.applyMu.Lock()
+	g.applyMu.Unlock() //nolint:staticcheck // waiting for the batch in flight is the point
+}
+
+// drop removes a member and tells its holder why.
+func (g *group) drop(m *member, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.members[m] {
+		delete(g.members, m)
+		m.stop <- err
+	}
+}
+
+var errRegroup = errors.New("projector: read again from the lowest checkpoint")
+
+// run reads the log from the lowest checkpoint of the members until ctx ends.
+func (g *group) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		g.mu.Lock()
+		changed := g.changed
+		var after es.Position
+		n := 0
+		for m := range g.members {
+			if n == 0 || m.pos.Less(after) {
+				after = m.pos
+			}
+			n++
+		}
+		readCtx, cancel := context.WithCancel(ctx)
+		g.cancel = cancel
+		g.mu.Unlock()
+		if n == 0 {
+			cancel()
+			select {
+			case <-changed:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		err := g.r.store.SubscribeAll(readCtx, after, func(_ context.Context, events []es.RecordedEvent) error {
+			// The batch's transaction is not tied to readCtx: a projection joining must not
+			// abort the others' batch half-way.
+			return g.apply(ctx, after, events, &after)
+		})
+		cancel()
+		if err != nil && !errors.Is(err, errRegroup) && ctx.Err() == nil {
+			g.r.log.Error("projection reader stopped; restarting", "err", err)
+			_ = sleep(ctx, 100*time.Millisecond)
+		}
+	}
+}
+
+type part struct {
+	m      *member
+	events []es.RecordedEvent
+}
+
+// apply writes a batch read after position from to every member it concerns.
+func (g *group) apply(ctx context.Context, from es.Position, events []es.RecordedEvent, next *es.Position) error {
+	if len(events) == 0 {
+		return nil
+	}
+	last := events[len(events)-1].Position
+	*next = last
+	g.applyMu.Lock()
+	defer g.applyMu.Unlock()
+	g.mu.Lock()
+	var parts []part
+	for m := range g.members {
+		// A member behind this read joined after it started: the next read starts from it.
+		if m.pos.Less(from) || !m.pos.Less(last) {
+			continue
+		}
+		i := sort.Search(len(events), func(i int) bool { return m.pos.Less(events[i].Position) })
+		parts = append(parts, part{m, events[i:]})
+	}
+	g.mu.Unlock()
+	if len(parts) == 0 {
+		return nil
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].m.e.p.Name() < parts[j].m.e.p.Name() })
+	return g.applyParts(ctx, parts, last)
+}
+
+// applyParts applies the parts of one batch in one transaction and moves their checkpoints to last.
+func (g *group) applyParts(ctx context.Context, parts []part, last es.Position) error {
+	var failed *member
+	var moved []*member
+	err := pgx.BeginFunc(ctx, g.r.pool, func(tx pgx.Tx) error {
+		won, err := casCheckpoints(ctx, tx, parts, last)
+		if err != nil {
+			return err
+		}
+		for _, p := range parts {
+			if !won[p.m.e.p.Name()] {
+				moved = append(moved, p.m)
+				continue
+			}
+			if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schemaName(p.m.e.p.Name(), p.m.gen)+", public"); err != nil {
+				return err
+			}
+			if err := p.m.e.p.Apply(ctx, pgTx{tx}, p.events); err != nil {
+				failed = p.m
+				return fmt.Errorf("projector: %s at %v: %w", p.m.e.p.Name(), p.events[0].Position, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if failed != nil {
+			g.drop(failed, err)
+		} else if ctx.Err() == nil {
+			g.r.log.Error("projection batch failed", "err", err)
+		}
+		// Nobody moved: read the batch again for the others.
+		return errRegroup
+	}
+	for _, m := range moved {
+		g.drop(m, errCheckpointMoved)
+	}
+	g.mu.Lock()
+	for _, p := range parts {
+		p.m.pos = last
+	}
+	g.mu.Unlock()
+	return nil
+}
+
+// casCheckpoints moves every part's checkpoint from where its member stands to last, in one
+// statement, and says which moved. The row locks it takes make a usurping follower wait for
+// this commit and then find the checkpoint moved.
+func casCheckpoints(ctx context.Context, tx pgx.Tx, parts []part, last es.Position) (map[string]bool, error) {
+	names := make([]string, len(parts))
+	gens := make([]int32, len(parts))
+	oldC := make([]string, len(parts))
+	oldP := make([]string, len(parts))
+	counts := make([]int64, len(parts))
+	for i, p := range parts {
+		names[i], gens[i] = p.m.e.p.Name(), int32(p.m.gen)
+		oldC[i], oldP[i] = strconv.FormatUint(p.m.pos.Commit, 10), strconv.FormatUint(p.m.pos.Prepare, 10)
+		counts[i] = int64(len(p.events))
+	}
+	rows, err := tx.Query(ctx, `UPDATE projection_checkpoints c
+		SET commit_pos = $6::numeric, prepare_pos = $7::numeric, events = c.events + u.n, updated_at = now()
+		FROM unnest($1::text[], $2::int[], $3::numeric[], $4::numeric[], $5::bigint[]) AS u(name, gen, commit_pos, prepare_pos, n)
+		WHERE c.name = u.name AND c.gen = u.gen AND c.commit_pos = u.commit_pos AND c.prepare_pos = u.prepare_pos
+		RETURNING c.name`,
+		names, gens, oldC, oldP, counts, strconv.FormatUint(last.Commit, 10), strconv.FormatUint(last.Prepare, 10))
+	if err != nil {
+		return nil, err
+	}
+	won, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(won))
+	for _, n := range won {
+		out[n] = true
+	}
+	return out, nil
+}

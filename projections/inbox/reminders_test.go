@@ -1,0 +1,249 @@
+package inbox
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loyaltyforge/loyalty/domain/coupon"
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/domain/points"
+	"github.com/loyaltyforge/loyalty/infra/eventtypes"
+	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
+	"github.com/loyaltyforge/loyalty/projections"
+)
+
+// The folded Apply writes what applying each event as its own statement, in log order, writes
+// (the projector's first version, kept below as the oracle), whatever the batch boundaries, on
+// random histories full of the odd cases: takes from lots that are gone, releases of holds
+// never made, a hold naming a lot twice, books closed mid-batch, coupons used and received again.
+func TestRemindersFoldMatchesOneStatementPerEvent(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	codec := eventtypes.Codec()
+	for _, s := range []string{"oracle", "folded"} {
+		_, err := pool.Exec(ctx, "CREATE SCHEMA "+s+"; SET search_path = "+s+"; "+remindersSchema+"; SET search_path = public")
+		require.NoError(t, err)
+	}
+	inTx := func(schema string, fn func(tx projections.Tx) error) {
+		require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schema); err != nil {
+				return err
+			}
+			return fn(testTx{tx})
+		}))
+	}
+	p := NewReminders(codec)
+	for seed := range uint64(4) {
+		r := rand.New(rand.NewPCG(seed, 99))
+		events := randomHistory(t, r, codec, 600)
+		for _, e := range events {
+			inTx("oracle", func(tx projections.Tx) error {
+				b := tx.Batch()
+				user := e.StreamID[strings.Index(e.StreamID, "-")+1:]
+				ev, err := codec.Decode(e.Type, e.Data)
+				if err != nil {
+					return err
+				}
+				oracleCoupon(b, user, ev)
+				oraclePoints(b, user, ev)
+				return b.Send(ctx)
+			})
+		}
+		for i := 0; i < len(events); {
+			n := min(1+r.IntN(80), len(events)-i)
+			inTx("folded", func(tx projections.Tx) error { return p.Apply(ctx, tx, events[i:i+n]) })
+			i += n
+		}
+		for _, table := range p.Tables() {
+			var rows, differ int
+			require.NoError(t, pool.QueryRow(ctx, fmt.Sprintf(`SELECT (SELECT count(*) FROM oracle.%[1]s),
+				(SELECT count(*) FROM ((SELECT * FROM oracle.%[1]s EXCEPT ALL SELECT * FROM folded.%[1]s)
+					UNION ALL (SELECT * FROM folded.%[1]s EXCEPT ALL SELECT * FROM oracle.%[1]s)) d)`, table)).Scan(&rows, &differ))
+			assert.Positive(t, rows, "seed %d: %s has rows", seed, table)
+			assert.Zero(t, differ, "seed %d: %s rows that differ", seed, table)
+		}
+	}
+}
+
+// randomHistory mixes points and wallet events of a few members over a few lots, holds and
+// coupons, so that they collide.
+func randomHistory(t *testing.T, r *rand.Rand, codec *es.Codec, n int) []es.RecordedEvent {
+	at := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	pick := func(prefix string, k int) string { return fmt.Sprintf("%s%d", prefix, r.IntN(k)) }
+	takes := func() []points.Take {
+		ts := make([]points.Take, 1+r.IntN(3))
+		for i := range ts {
+			ts[i] = points.Take{Lot: pick("l", 6), Amount: int64(1 + r.IntN(20))}
+		}
+		return ts
+	}
+	out := make([]es.RecordedEvent, 0, n)
+	for i := range n {
+		user := pick("u", 3)
+		at = at.Add(time.Minute)
+		exp := at.Add(time.Duration(r.IntN(1000)) * time.Hour)
+		var e es.Event
+		stream := "points-" + user
+		switch k := r.IntN(20); {
+		case k < 3:
+			e = points.Earned{LotID: pick("l", 6), Amount: int64(10 + r.IntN(100)), ExpiresAt: exp, At: at}
+		case k < 4:
+			e = points.Refunded{LotID: pick("l", 6), Amount: int64(5 + r.IntN(50)), ExpiresAt: exp, At: at}
+		case k < 5:
+			e = points.Spent{Lots: takes(), At: at}
+		case k < 6:
+			e = points.CreditsExchanged{Lots: takes(), At: at}
+		case k < 8:
+			e = points.Frozen{HoldID: pick("h", 4), Lots: takes(), Until: exp, At: at}
+		case k < 9:
+			e = points.Released{HoldID: pick("h", 4), At: at}
+		case k < 10:
+			e = points.Captured{HoldID: pick("h", 4), At: at}
+		case k < 11:
+			e = points.Expired{LotID: pick("l", 6), Amount: int64(1 + r.IntN(10)), At: at}
+		case k < 12 && r.IntN(3) == 0:
+			bc := points.BooksClosed{At: at}
+			for j := range r.IntN(3) {
+				bc.Lots = append(bc.Lots, points.OpenLot{LotID: fmt.Sprintf("l%d", j*2), Available: int64(r.IntN(50)), ExpiresAt: exp})
+			}
+			for j := range r.IntN(2) {
+				bc.Holds = append(bc.Holds, points.OpenHold{HoldID: fmt.Sprintf("h%d", j), Lots: takes(), Until: exp})
+			}
+			e = bc
+		default:
+			stream = "coupons-" + user
+			c := pick("c", 5)
+			switch r.IntN(5) {
+			case 0, 1:
+				e = coupon.Received{CouponID: c, BatchID: pick("b", 2), ValidUntil: exp, At: at}
+			case 2:
+				e = coupon.Reserved{CouponID: c, At: at}
+			case 3:
+				e = coupon.Released{CouponID: c, At: at}
+			default:
+				if r.IntN(2) == 0 {
+					e = coupon.Used{CouponID: c, At: at}
+				} else {
+					e = coupon.Expired{CouponID: c, At: at}
+				}
+			}
+		}
+		d, err := codec.Encode(e, es.Metadata{})
+		require.NoError(t, err)
+		out = append(out, es.RecordedEvent{EventData: d, StreamID: stream, Position: es.Position{Commit: uint64(i + 1), Prepare: uint64(i + 1)}})
+	}
+	return out
+}
+
+// testTx adapts pgx.Tx to projections.Tx.
+type testTx struct{ tx pgx.Tx }
+
+func (t testTx) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := t.tx.Exec(ctx, sql, args...)
+	return tag.RowsAffected(), err
+}
+
+func (t testTx) Query(ctx context.Context, sql string, args ...any) (projections.Rows, error) {
+	return t.tx.Query(ctx, sql, args...)
+}
+
+func (t testTx) QueryRow(ctx context.Context, sql string, args ...any) projections.Row {
+	return t.tx.QueryRow(ctx, sql, args...)
+}
+
+func (t testTx) CopyFrom(ctx context.Context, table string, columns []string, rows [][]any) (int64, error) {
+	return t.tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
+}
+
+func (t testTx) Batch() projections.Batch { return &testBatch{tx: t.tx} }
+
+type testBatch struct {
+	tx pgx.Tx
+	b  pgx.Batch
+}
+
+func (b *testBatch) Queue(sql string, args ...any) { b.b.Queue(sql, args...) }
+func (b *testBatch) Len() int                      { return b.b.Len() }
+func (b *testBatch) Send(ctx context.Context) error {
+	if b.b.Len() == 0 {
+		return nil
+	}
+	res := b.tx.SendBatch(ctx, &b.b)
+	b.b = pgx.Batch{}
+	return res.Close()
+}
+
+// The projector's first version: one statement per event, in log order.
+
+func oracleCoupon(b projections.Batch, user string, e es.Event) {
+	switch e := e.(type) {
+	case coupon.Received:
+		b.Queue(`INSERT INTO inbox_coupon_due (user_id, coupon_id, batch_id, valid_until) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, user, e.CouponID, e.BatchID, e.ValidUntil)
+	case coupon.Reserved:
+		b.Queue(`UPDATE inbox_coupon_due SET reserved = true WHERE user_id = $1 AND coupon_id = $2`, user, e.CouponID)
+	case coupon.Released:
+		b.Queue(`UPDATE inbox_coupon_due SET reserved = false WHERE user_id = $1 AND coupon_id = $2`, user, e.CouponID)
+	case coupon.Used:
+		b.Queue(`DELETE FROM inbox_coupon_due WHERE user_id = $1 AND coupon_id = $2`, user, e.CouponID)
+	case coupon.Expired:
+		b.Queue(`DELETE FROM inbox_coupon_due WHERE user_id = $1 AND coupon_id = $2`, user, e.CouponID)
+	}
+}
+
+// queuePoints mirrors how domain/points moves points between lots, holds and nothing.
+func oraclePoints(b projections.Batch, user string, e es.Event) {
+	take := func(takes []points.Take) {
+		for _, t := range takes {
+			b.Queue(`UPDATE inbox_points_lots SET free = free - $3 WHERE user_id = $1 AND lot_id = $2`, user, t.Lot, t.Amount)
+		}
+	}
+	switch e := e.(type) {
+	case points.Earned:
+		b.Queue(`INSERT INTO inbox_points_lots (user_id, lot_id, free, expires_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, user, e.LotID, e.Amount, e.ExpiresAt)
+	case points.Refunded:
+		b.Queue(`INSERT INTO inbox_points_lots (user_id, lot_id, free, expires_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, user, e.LotID, e.Amount, e.ExpiresAt)
+	case points.Spent:
+		take(e.Lots)
+	case points.CreditsExchanged:
+		take(e.Lots)
+	case points.Frozen:
+		take(e.Lots)
+		for _, t := range e.Lots {
+			b.Queue(`INSERT INTO inbox_points_holds (user_id, hold_id, lot_id, amount) VALUES ($1, $2, $3, $4)
+				ON CONFLICT DO NOTHING`, user, e.HoldID, t.Lot, t.Amount)
+		}
+	case points.Released:
+		b.Queue(`UPDATE inbox_points_lots l SET free = l.free + h.amount FROM inbox_points_holds h
+			WHERE h.user_id = $1 AND h.hold_id = $2 AND l.user_id = h.user_id AND l.lot_id = h.lot_id`, user, e.HoldID)
+		b.Queue(`DELETE FROM inbox_points_holds WHERE user_id = $1 AND hold_id = $2`, user, e.HoldID)
+	case points.Captured:
+		b.Queue(`DELETE FROM inbox_points_holds WHERE user_id = $1 AND hold_id = $2`, user, e.HoldID)
+	case points.Expired:
+		b.Queue(`UPDATE inbox_points_lots SET free = free - $3 WHERE user_id = $1 AND lot_id = $2`, user, e.LotID, e.Amount)
+	case points.BooksClosed:
+		// A new period carries everything open; what it does not carry is gone.
+		b.Queue(`DELETE FROM inbox_points_lots WHERE user_id = $1`, user)
+		b.Queue(`DELETE FROM inbox_points_holds WHERE user_id = $1`, user)
+		for _, l := range e.Lots {
+			b.Queue(`INSERT INTO inbox_points_lots (user_id, lot_id, free, expires_at) VALUES ($1, $2, $3, $4)`,
+				user, l.LotID, l.Available, l.ExpiresAt)
+		}
+		for _, h := range e.Holds {
+			for _, t := range h.Lots {
+				b.Queue(`INSERT INTO inbox_points_holds (user_id, hold_id, lot_id, amount) VALUES ($1, $2, $3, $4)
+					ON CONFLICT DO NOTHING`, user, h.HoldID, t.Lot, t.Amount)
+			}
+		}
+	}
+}
