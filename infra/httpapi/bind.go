@@ -46,8 +46,14 @@ func BindJSON(c echo.Context, v any, required ...string) error {
 	return decodeStrict(body, v, "request body")
 }
 
-// RequireCSV refuses an upload not declared as text/csv (415).
-func RequireCSV(c echo.Context) error { return requireContentType(c.Request(), "text/csv") }
+func requireCSV(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := requireContentType(c.Request(), "text/csv"); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
 
 // requireContentType answers 415 unsupported_media_type unless the request declares want
 // (or, for JSON, a +json type). A request with no body at all is left to the handler.

@@ -12,6 +12,7 @@ type RouteOption func(*routeConfig)
 type routeConfig struct {
 	guard               guard
 	bodyLimit           int64
+	csv                 bool
 	idempotencyRequired bool
 	limits              []routeLimit
 }
@@ -36,9 +37,9 @@ func SelfOr(param string, roles ...string) RouteOption {
 	}
 }
 
-// CSV raises the body limit to 64 MiB for file uploads.
+// CSV marks a file upload: the body must be declared text/csv (else 415) and may be 64 MiB.
 func CSV() RouteOption {
-	return func(r *routeConfig) { r.bodyLimit = csvBodyLimit }
+	return func(r *routeConfig) { r.bodyLimit, r.csv = csvBodyLimit, true }
 }
 
 // IdempotencyRequired makes the Idempotency-Key header mandatory (400 without it).
@@ -68,7 +69,10 @@ func (s *Server) Handle(method, path string, h echo.HandlerFunc, opts ...RouteOp
 		s.limits[method+" "+path] = cfg.bodyLimit
 		s.mu.Unlock()
 	}
-	mws := []echo.MiddlewareFunc{s.authenticate, s.authorize(cfg.guard)}
+	mws := []echo.MiddlewareFunc{s.authenticate, s.authorize(cfg.guard), checkPathIDs}
+	if cfg.csv {
+		mws = append(mws, requireCSV)
+	}
 	for _, rl := range cfg.limits {
 		key := rl.key
 		if key == nil {
