@@ -102,7 +102,10 @@ func (s *Server) accessLogMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			attrs = append(attrs, slog.String("sub", cl.Subject), slog.String("role", cl.Role))
 		}
 		level := slog.LevelInfo
-		if res.Status >= 500 {
+		switch {
+		case res.Status == http.StatusServiceUnavailable:
+			level = slog.LevelWarn // an outage or a wait that ran out; the cause is logged apart
+		case res.Status >= 500:
 			level = slog.LevelError
 		}
 		s.log.LogAttrs(req.Context(), level, "http request", attrs...)
