@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -77,4 +78,68 @@ func TestExchangeBodiesAreStrict(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
 	require.NoError(t, json.Unmarshal(r.Body, &bal))
 	assert.EqualValues(t, 100, bal.Total)
+}
+
+// TestEveryBodyIsReadStrictly walks the state-changing routes of every feature over real HTTP:
+// exact field names, no repeated names, required fields present and not null, no null body,
+// and the declared content type. Each case once went through with a silent default.
+func TestEveryBodyIsReadStrictly(t *testing.T) {
+	w := start(t, apptest.Options{})
+	now := time.Now().UTC()
+	batch := func(drop string) string {
+		m := map[string]any{
+			"batch_id": "b-" + drop, "name": "Spring", "kind": "direct", "amount": 100,
+			"scope": map[string]any{"type": "all", "ids": []string{}}, "per_user_limit": 1, "total": 10,
+			"claim_starts_at": now.Add(-time.Hour).Format(time.RFC3339), "claim_ends_at": now.Add(time.Hour).Format(time.RFC3339),
+			"valid_days_after_claim": 7,
+		}
+		delete(m, drop)
+		b, err := json.Marshal(m)
+		require.NoError(t, err)
+		return string(b)
+	}
+	item := `{"sku":"s1","merchant_id":"m1","category_id":"c1","unit_price":1000,"quantity":1}`
+	for _, tc := range []struct {
+		name, path, token, body, ctype string
+		status                         int
+		detail                         string
+	}{
+		{"batch (control)", "/v1/coupon-batches", w.admin, batch("none"), "", http.StatusCreated, ""},
+		{"batch without scope", "/v1/coupon-batches", w.admin, batch("scope"), "", http.StatusBadRequest, "scope"},
+		{"batch without total", "/v1/coupon-batches", w.admin, batch("total"), "", http.StatusBadRequest, "total"},
+		{"batch null", "/v1/coupon-batches", w.admin, `null`, "", http.StatusBadRequest, "null"},
+		{"reserve with only user_id", "/v1/orders/o1/reserve", w.service, `{"user_id":"u1"}`, "", http.StatusBadRequest, "items"},
+		{"reserve with a null user_id", "/v1/orders/o1/reserve", w.service, `{"user_id":null,"points":1,"items":[` + item + `]}`, "", http.StatusBadRequest, "user_id"},
+		{"reserve null", "/v1/orders/o1/reserve", w.service, `null`, "", http.StatusBadRequest, "null"},
+		{"reserve item without price", "/v1/orders/o1/reserve", w.service, `{"user_id":"u1","points":1,"items":[{"sku":"s1","merchant_id":"m1","category_id":"c1","quantity":1}]}`, "", http.StatusBadRequest, "items[0].unit_price"},
+		{"earn in capitals", "/v1/users/u1/points/earnings", w.service, `{"AMOUNT":5,"reason":"purchase","source_ref":"r1"}`, "", http.StatusBadRequest, "AMOUNT"},
+		{"earn repeated amount", "/v1/users/u1/points/earnings", w.service, `{"amount":1,"amount":500,"reason":"purchase","source_ref":"r1"}`, "", http.StatusBadRequest, "repeated"},
+		{"earn without reason", "/v1/users/u1/points/earnings", w.service, `{"amount":5,"source_ref":"r1"}`, "", http.StatusBadRequest, "reason"},
+		{"earn as a form", "/v1/users/u1/points/earnings", w.service, `amount=5`, "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType, ""},
+		{"claim null", "/v1/coupon-batches/b-none/claims", w.member("u1"), `null`, "", http.StatusBadRequest, "null"},
+		{"claim null user", "/v1/coupon-batches/b-none/claims", w.member("u1"), `{"user_id":null}`, "", http.StatusBadRequest, "user_id"},
+		{"claim in capitals", "/v1/coupon-batches/b-none/claims", w.member("u1"), `{"USER_ID":"u1"}`, "", http.StatusBadRequest, "USER_ID"},
+		{"quote without items", "/v1/users/u1/checkout/quote", w.service, `{}`, "", http.StatusBadRequest, "items"},
+		{"broadcast without body", "/v1/broadcasts", w.admin, `{"title":"t"}`, "", http.StatusBadRequest, "body"},
+		{"gift null", "/v1/gifts", w.admin, `null`, "", http.StatusBadRequest, "null"},
+		{"stock null", "/v1/gifts/g1/stock", w.admin, `null`, "", http.StatusBadRequest, "null"},
+		{"allowlist as JSON", "/v1/coupon-batches/b-none/allowlist", w.admin, "u1\n", "application/json", http.StatusUnsupportedMediaType, ""},
+		{"issuance as text", "/v1/coupon-batches/b-none/issuances", w.admin, "u1\n", "text/plain", http.StatusUnsupportedMediaType, ""},
+		{"allowlist as CSV (control)", "/v1/coupon-batches/b-none/allowlist", w.admin, "u1\n", "text/csv", http.StatusOK, ""},
+	} {
+		ctype := tc.ctype
+		if ctype == "" {
+			ctype = "application/json"
+		}
+		r := w.Do("POST", tc.path, tc.token, tc.body, "Content-Type", ctype)
+		if !assert.Equal(t, tc.status, r.Status, "%s: %s", tc.name, r.Body) {
+			continue
+		}
+		if tc.detail != "" {
+			assert.Contains(t, string(r.Body), tc.detail, tc.name)
+		}
+		if tc.status == http.StatusUnsupportedMediaType {
+			assert.Contains(t, string(r.Body), `"code":"unsupported_media_type"`, tc.name)
+		}
+	}
 }
