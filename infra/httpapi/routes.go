@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/loyaltyforge/loyalty/infra/auth"
 )
 
 // RouteOption configures one route mounted with Handle.
@@ -57,6 +60,32 @@ func RateLimited(l *Limiter, key func(echo.Context) string) RouteOption {
 	}
 }
 
+// RouteRoles lists, for every route mounted with Handle whose guard names its callers, who may
+// call it in the form of the OpenAPI document's x-roles: "member-self" for a member acting for
+// itself, then the roles, then "admin". Routes open to every role (the handler decides, as for
+// an exchange's owner) are left out.
+func (s *Server) RouteRoles() map[string][]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := map[string][]string{}
+	for route, g := range s.guards {
+		if g.open() {
+			continue
+		}
+		var roles []string
+		if g.selfParam != "" {
+			roles = append(roles, "member-self")
+		}
+		for _, r := range g.roles {
+			if r != auth.RoleAdmin && !slices.Contains(roles, r) {
+				roles = append(roles, r)
+			}
+		}
+		out[route] = append(roles, auth.RoleAdmin)
+	}
+	return out
+}
+
 // Handle mounts an authenticated API route (path in echo form, /v1/gifts/:gift_id). Every
 // route requires a bearer token; GETs honour ?min_position; POSTs honour Idempotency-Key.
 func (s *Server) Handle(method, path string, h echo.HandlerFunc, opts ...RouteOption) *echo.Route {
@@ -64,11 +93,12 @@ func (s *Server) Handle(method, path string, h echo.HandlerFunc, opts ...RouteOp
 	for _, o := range opts {
 		o(&cfg)
 	}
+	s.mu.Lock()
 	if cfg.bodyLimit > 0 {
-		s.mu.Lock()
 		s.limits[method+" "+path] = cfg.bodyLimit
-		s.mu.Unlock()
 	}
+	s.guards[method+" "+openAPIPath(path)] = cfg.guard
+	s.mu.Unlock()
 	mws := []echo.MiddlewareFunc{s.authenticate, s.authorize(cfg.guard), checkPathIDs}
 	if cfg.csv {
 		mws = append(mws, requireCSV)

@@ -70,6 +70,7 @@ type Server struct {
 
 	mu     sync.RWMutex
 	limits map[string]int64 // "METHOD /echo/:path" -> body limit for routes that opt out of the default
+	guards map[string]guard // "METHOD /openapi/{path}" -> who may call it
 
 	httpMu sync.Mutex
 	http   *http.Server
@@ -89,6 +90,7 @@ func New(opts Options) *Server {
 		wait:     opts.MinPositionWait,
 		readyTTL: opts.ReadyTimeout,
 		limits:   map[string]int64{},
+		guards:   map[string]guard{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -3,6 +3,7 @@ package giftapi_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loyaltyforge/loyalty/infra/app/apptest"
+	"github.com/loyaltyforge/loyalty/infra/httpapi"
 )
 
 // TestPathIDsThatCannotExistAreNeverServerErrors: a NUL, a control character or a byte that is
@@ -141,5 +143,26 @@ func TestEveryBodyIsReadStrictly(t *testing.T) {
 		if tc.status == http.StatusUnsupportedMediaType {
 			assert.Contains(t, string(r.Body), `"code":"unsupported_media_type"`, tc.name)
 		}
+	}
+}
+
+// TestDocumentedRolesMatchTheGuards: the x-roles of each guarded operation are who its guard
+// lets in (the coupon list once omitted the service role it serves). A route whose member
+// check reads the body (a claim) is guarded for members and documented as member-self.
+func TestDocumentedRolesMatchTheGuards(t *testing.T) {
+	w := start(t, apptest.Options{NoRun: true})
+	documented, err := httpapi.DocumentedRoles()
+	require.NoError(t, err)
+	guarded := w.App.HTTP.RouteRoles()
+	require.NotEmpty(t, guarded)
+	for route, roles := range guarded {
+		doc, ok := documented[route]
+		if !assert.True(t, ok, "%s has no x-roles", route) {
+			continue
+		}
+		if slices.Contains(roles, "member") && slices.Contains(doc, "member-self") {
+			doc = slices.Replace(slices.Clone(doc), slices.Index(doc, "member-self"), slices.Index(doc, "member-self")+1, "member")
+		}
+		assert.ElementsMatch(t, roles, doc, "x-roles of %s", route)
 	}
 }
