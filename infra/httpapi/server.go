@@ -45,12 +45,20 @@ type Options struct {
 	// Zero values take the API.md defaults; tests shorten them.
 	MinPositionWait time.Duration // default 2s
 	ReadyTimeout    time.Duration // default 2s
+	// A client that sends no header for ReadHeaderTimeout, or no byte of its body for
+	// BodyIdleTimeout, is dropped: a stalled POST must not hold a connection (and, behind
+	// it, an idempotency key or a hot stream's turn) forever. A slow body that keeps coming
+	// is fine, so large uploads are not cut off by a total deadline.
+	ReadHeaderTimeout time.Duration // default 10s
+	BodyIdleTimeout   time.Duration // default 30s
 }
 
 const (
-	defaultBodyLimit int64 = 1 << 20
-	csvBodyLimit     int64 = 64 << 20
-	defaultWait            = 2 * time.Second
+	defaultBodyLimit     int64 = 1 << 20
+	csvBodyLimit         int64 = 64 << 20
+	defaultWait                = 2 * time.Second
+	defaultHeaderTimeout       = 10 * time.Second
+	defaultBodyIdle            = 30 * time.Second
 )
 
 // Server is the HTTP API. Register routes before serving.
@@ -66,6 +74,8 @@ type Server struct {
 	errors   *errorTable
 	wait     time.Duration
 	readyTTL time.Duration
+	header   time.Duration
+	bodyIdle time.Duration
 	spec     openAPICache
 
 	mu     sync.RWMutex
@@ -89,6 +99,8 @@ func New(opts Options) *Server {
 		errors:   newErrorTable(),
 		wait:     opts.MinPositionWait,
 		readyTTL: opts.ReadyTimeout,
+		header:   opts.ReadHeaderTimeout,
+		bodyIdle: opts.BodyIdleTimeout,
 		limits:   map[string]int64{},
 		guards:   map[string]guard{},
 	}
@@ -104,6 +116,12 @@ func New(opts Options) *Server {
 	}
 	if s.readyTTL <= 0 {
 		s.readyTTL = defaultWait
+	}
+	if s.header <= 0 {
+		s.header = defaultHeaderTimeout
+	}
+	if s.bodyIdle <= 0 {
+		s.bodyIdle = defaultBodyIdle
 	}
 	s.metrics = newMetrics(s.registry)
 
@@ -139,7 +157,7 @@ func (s *Server) Start(addr string) error {
 func (s *Server) Serve(l net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.header,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
