@@ -16,6 +16,7 @@ type routeConfig struct {
 	guard               guard
 	bodyLimit           int64
 	csv                 bool
+	selfInBody          string
 	idempotencyRequired bool
 	limits              []routeLimit
 }
@@ -86,6 +87,14 @@ func (s *Server) RouteRoles() map[string][]string {
 	return out
 }
 
+// SelfInBody lets a member call the route only for its own id in the JSON body's field (a
+// claim for itself), checked before the rate limits so a member naming others spends nothing
+// of theirs, nor of its own. The handler still checks the id it decodes (AllowSelfOr): this
+// early check reads only a small body's head and lets what it cannot read through to it.
+func SelfInBody(field string) RouteOption {
+	return func(r *routeConfig) { r.selfInBody = field }
+}
+
 // Handle mounts an authenticated API route (path in echo form, /v1/gifts/:gift_id). Every
 // route requires a bearer token; GETs honour ?min_position; POSTs honour Idempotency-Key.
 func (s *Server) Handle(method, path string, h echo.HandlerFunc, opts ...RouteOption) *echo.Route {
@@ -103,12 +112,20 @@ func (s *Server) Handle(method, path string, h echo.HandlerFunc, opts ...RouteOp
 	if cfg.csv {
 		mws = append(mws, requireCSV)
 	}
+	if cfg.selfInBody != "" {
+		mws = append(mws, selfInBody(cfg.selfInBody))
+	}
+	var stored storedResponseFunc
+	if s.pool != nil {
+		stored = s.hasStoredResponse
+	}
 	for _, rl := range cfg.limits {
 		key := rl.key
 		if key == nil {
 			key = ByCaller
 		}
-		mws = append(mws, rateLimit(rl.limiter, key))
+		rl.limiter.peers = s.peers
+		mws = append(mws, rateLimit(rl.limiter, key, stored))
 	}
 	switch method {
 	case http.MethodGet:

@@ -51,6 +51,9 @@ type Options struct {
 	// is fine, so large uploads are not cut off by a total deadline.
 	ReadHeaderTimeout time.Duration // default 10s
 	BodyIdleTimeout   time.Duration // default 30s
+	// PeerInterval is how often a serving process counts the live processes that share the
+	// rate limits (Peers); default DefaultPeerInterval. Without a Pool limits are per process.
+	PeerInterval time.Duration
 }
 
 const (
@@ -76,6 +79,7 @@ type Server struct {
 	readyTTL time.Duration
 	header   time.Duration
 	bodyIdle time.Duration
+	peers    *Peers // nil without a pool
 	spec     openAPICache
 
 	mu     sync.RWMutex
@@ -124,6 +128,9 @@ func New(opts Options) *Server {
 		s.bodyIdle = defaultBodyIdle
 	}
 	s.metrics = newMetrics(s.registry)
+	if s.pool != nil {
+		s.peers = NewPeers(s.pool, opts.PeerInterval, s.log)
+	}
 
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
@@ -132,6 +139,9 @@ func New(opts Options) *Server {
 	s.mountOps()
 	return s
 }
+
+// LivePeers is how many serving processes share the rate limits, as this one last counted.
+func (s *Server) LivePeers() int { return s.peers.Live() }
 
 // Echo exposes the underlying router for what Handle does not cover.
 func (s *Server) Echo() *echo.Echo { return s.echo }
@@ -164,6 +174,17 @@ func (s *Server) Serve(l net.Listener) error {
 	s.httpMu.Lock()
 	s.http = srv
 	s.httpMu.Unlock()
+	if s.peers != nil {
+		// Count the others before the first request, so a process joining a running cluster
+		// never starts with the whole rate.
+		ctx, cancel := context.WithCancel(context.Background())
+		if err := s.peers.Beat(ctx); err != nil {
+			s.log.Warn("rate limits: first heartbeat failed; limits are per process until one succeeds", "error", err)
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); s.peers.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+	}
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
