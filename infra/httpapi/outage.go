@@ -13,15 +13,21 @@ import (
 // not that the request or the server is wrong: the client should come back later (503 with
 // Retry-After), and its Idempotency-Key makes that retry safe.
 func outage(err error) bool {
+	// First: a connection that could not be made is an outage whatever the server said while
+	// refusing it (53300 too many clients, 57P03 starting up, 55000 not accepting connections,
+	// 3D000 a database being recreated, ...).
+	var connect *pgconn.ConnectError
+	if errors.As(err, &connect) {
+		return true
+	}
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
 		return outageState(pg.Code)
 	}
-	var connect *pgconn.ConnectError
 	var netErr net.Error
 	var opErr *net.OpError
 	switch {
-	case errors.As(err, &connect), errors.As(err, &opErr), errors.As(err, &netErr):
+	case errors.As(err, &opErr), errors.As(err, &netErr):
 		return true
 	case pgconn.Timeout(err): // includes waiting for a pool connection until the deadline
 		return true

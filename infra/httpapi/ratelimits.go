@@ -99,8 +99,8 @@ func peekField(req *http.Request, field string) (string, bool) {
 		return "", false
 	}
 	var v string
-	if raw, found := in[field]; !found || json.Unmarshal(raw, &v) != nil {
-		return "", false
+	if raw, found := in[field]; !found || json.Unmarshal(raw, &v) != nil || v == "" {
+		return "", false // null or missing: the handler answers 400 for it
 	}
 	return v, true
 }
