@@ -14,11 +14,13 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/config"
 )
 
-// The platform's rate limits (API.md: 429 rate_limited with Retry-After): per member on claims
-// and on exchanges, and per batch on claims, so one flash sale cannot starve the others. Each
-// limit allows its rate per second with a burst of the same size; a rate of 0 disables it.
+// The platform's rate limits (API.md: 429 rate_limited with Retry-After): per caller (the
+// token's subject) on claims and on exchanges, and per batch on claims, so one flash sale
+// cannot starve the others. Each limit allows its rate per second with a burst of the same
+// size, for all processes together (Peers); a rate of 0 disables it.
 //
 // A route takes the options of a limit; with two limits on one route (claims) both must pass.
+// Limits run after authorization and before the idempotency middleware (Handle).
 
 // ClaimLimits limits POST /v1/coupon-batches/{batch_id}/claims per caller (the token's
 // subject, never the body's user_id: a member naming others must not spend their allowance) and
