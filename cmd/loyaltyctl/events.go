@@ -14,6 +14,7 @@ import (
 func eventsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "events", Short: "The event history"}
 	cmd.AddCommand(eventsExportCmd())
+	cmd.AddCommand(eventsRebaseXidCmd())
 	return cmd
 }
 

@@ -7,6 +7,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -41,6 +43,13 @@ func run(ctx context.Context, args []string) error {
 	cfg, err := config.Load()
 	if err != nil {
 		return err
+	}
+	if cfg.PprofAddr != "" {
+		go func() {
+			// net/http/pprof registers on the default mux, which nothing else serves.
+			srv := &http.Server{Addr: cfg.PprofAddr, ReadHeaderTimeout: 5 * time.Second}
+			fmt.Fprintln(os.Stderr, "loyaltyd: pprof:", srv.ListenAndServe())
+		}()
 	}
 	a, err := app.New(ctx, cfg, app.Options{})
 	if err != nil {

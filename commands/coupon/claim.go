@@ -90,9 +90,19 @@ func (h *Handlers) Claim(ctx context.Context, c ClaimCoupon) (coupon.Coupon, es.
 	if status == supply.StatusCommitted {
 		return got, pos, nil
 	}
-	// status is StatusReserved: this claim's unit waits for its commit.
-	committed, err := h.commitClaim(ctx, c.BatchID, couponID, c.Meta)
-	return got, Later(pos, committed), err
+	// status is StatusReserved: the coupon is in the wallet, so the claim has succeeded; the
+	// reservation's commit only moves the unit from reserved to committed (both count against
+	// the batch, so nothing can be over-issued meanwhile). The member does not wait for it: it
+	// goes into the batch writer's next append with the other claims' commits, and if this
+	// process dies first, the sweeper commits it from the wallet.
+	h.commits.Go(func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.ClaimHold)
+		defer cancel()
+		if _, err := h.commitClaim(cctx, c.BatchID, couponID, c.Meta); err != nil {
+			h.opts.Logger.Warn("committing a claim failed; the sweeper will", "batch", c.BatchID, "coupon", couponID, "err", err)
+		}
+	})
+	return got, pos, nil
 }
 
 // commitClaim makes a claim's reservation final. If the sweeper released it meanwhile (a claim

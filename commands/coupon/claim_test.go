@@ -50,6 +50,7 @@ func TestFourHundredMembersClaimingAHundredGetExactlyAHundred(t *testing.T) {
 	assert.Equal(t, 100, won)
 	assert.Equal(t, 300, soldOut)
 	assert.Zero(t, other)
+	e.h.WaitCommits() // the members have their answers; the commits follow
 	b := e.batch(t, "flash")
 	assert.Equal(t, int64(100), b.Supply().Committed())
 	assert.Zero(t, b.Supply().Reserved())
@@ -93,6 +94,7 @@ func TestOneMemberFiringTwentyClaimsAtLimitTwoGetsTwo(t *testing.T) {
 	assert.Equal(t, 2, won)
 	assert.Equal(t, 18, limited)
 	assert.Len(t, e.wallet(t, "greedy").Coupons(""), 2)
+	e.h.WaitCommits()
 	b := e.batch(t, "b")
 	assert.Equal(t, int64(2), b.Supply().Committed())
 	assert.Zero(t, b.Supply().Reserved(), "refused claims give their unit back")
@@ -111,6 +113,7 @@ func TestClaimWithTheSameKeyLandsOnce(t *testing.T) {
 
 	assert.Equal(t, first.ID, again.ID)
 	assert.Len(t, e.wallet(t, "u1").Coupons(""), 1)
+	e.h.WaitCommits()
 	assert.Equal(t, int64(1), e.batch(t, "b").Supply().Committed())
 }
 

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/loyaltyforge/loyalty/commands"
@@ -45,7 +46,12 @@ type Handlers struct {
 	batches *hotstream.Writer // batch-* streams
 	jobs    *hotstream.Writer // issuance-* streams
 	opts    Options
+
+	commits sync.WaitGroup // claim commits still on their way (see Claim)
 }
+
+// WaitCommits waits for the claim commits started so far (tests and shutdown).
+func (h *Handlers) WaitCommits() { h.commits.Wait() }
 
 // New returns the handlers. The codec must know the coupon and supply event types
 // (coupon.EventTypes includes the issuance events).

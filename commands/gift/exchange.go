@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/loyaltyforge/loyalty/commands"
@@ -36,6 +37,7 @@ type Exchanges struct {
 	accounts Accounts
 	clock    commands.Clock
 	gifts    *Gifts
+	commits  sync.WaitGroup // reservation commits still on their way (see Exchange)
 	// ReservationTTL bounds a reservation; the deduction is only attempted in its first half, so
 	// the sweeper (which acts after the whole TTL) never races a deduction in flight.
 	ReservationTTL time.Duration
@@ -45,6 +47,9 @@ type Exchanges struct {
 func NewExchanges(accounts Accounts, clock commands.Clock, gifts *Gifts) *Exchanges {
 	return &Exchanges{accounts: accounts, clock: clock, gifts: gifts, ReservationTTL: DefaultReservationTTL}
 }
+
+// WaitCommits waits for the stock commits started so far (tests and shutdown).
+func (x *Exchanges) WaitCommits() { x.commits.Wait() }
 
 // Accounts runs decisions on members' points accounts (commands/points.Handler, whose cache
 // makes the deduction one round trip).
@@ -132,16 +137,20 @@ func (x *Exchanges) Exchange(ctx context.Context, c ExchangeCredits, meta es.Met
 		}
 		return Accepted{}, err
 	}
-	commitPos, err := x.gifts.do(ctx, c.GiftID, meta, func(g *gift.Gift) ([]gift.Event, error) {
-		return g.Commit(c.ExchangeID, x.clock.Now())
-	})
-	switch {
-	case err == nil && commitPos.NextVersion > 0:
-		acc.Position = commitPos
-	case acc.Position.NextVersion == 0:
+	if acc.Position.NextVersion == 0 {
 		acc.Position = resPos
 	}
-	// A failed commit does not undo an exchange that exists: the sweeper commits it later.
+	// The exchange exists once its points are gone. Committing the stock only moves it from
+	// reserved to committed (both are taken), so the member does not wait for it: it goes into
+	// the gift writer's next append with other exchanges' commits, and if it fails or this
+	// process dies first, the sweeper commits it once it sees the deduction.
+	x.commits.Go(func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.ReservationTTL/2)
+		defer cancel()
+		_, _ = x.gifts.do(cctx, c.GiftID, meta, func(g *gift.Gift) ([]gift.Event, error) {
+			return g.Commit(c.ExchangeID, x.clock.Now())
+		})
+	})
 	return acc, nil
 }
 
@@ -151,6 +160,15 @@ func (x *Exchanges) Exchange(ctx context.Context, c ExchangeCredits, meta es.Met
 func (x *Exchanges) deduct(ctx context.Context, c ExchangeCredits, cost int64, deadline time.Time, meta es.Metadata) (acc Accepted, decided bool, err error) {
 	acc.ExchangeID = c.ExchangeID
 	var refused error
+	// The append is bounded by the deadline too (the store refuses it server-side once the
+	// deadline passes while it waits), so a stalled deduction cannot land after the sweeper has
+	// given the stock back. The clock may be injected: measure on it, wait on the wall.
+	// Past the deadline the decision appends nothing (it answers a repeat or refuses).
+	if left := deadline.Sub(x.clock.Now()); left > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, left)
+		defer cancel()
+	}
 	res, err := x.accounts.Decide(ctx, c.UserID, meta, func(a *points.Account, now time.Time) ([]points.Event, error) {
 		refused = nil
 		if prev, ok := a.Exchanged(c.ExchangeID); ok {

@@ -246,6 +246,36 @@ func (f *Fulfillment) Retry(ctx context.Context, sagaID, by string) (es.AppendRe
 	return pos, err
 }
 
+// Abandon is an operator's decision to give up an exchange whose parcel does not exist yet (a
+// courier down for days): the saga fails permanently and is driven on to refund the points and
+// return the stock.
+func (f *Fulfillment) Abandon(ctx context.Context, sagaID, by, reason string) (es.AppendResult, error) {
+	var pos es.AppendResult
+	err := commands.RetryOnConflict(ctx, func() error {
+		s, err := f.load(ctx, sagaID)
+		if err != nil {
+			return err
+		}
+		if s.Version() == 0 {
+			return fmt.Errorf("%w: %s", ErrSagaNotFound, sagaID)
+		}
+		evs, err := s.Abandon(by, reason, f.clock.Now())
+		if err != nil {
+			return err
+		}
+		pos, err = f.append(ctx, sagaID, s, evs, es.Metadata{CorrelationID: sagaID, Actor: by})
+		return err
+	})
+	if err != nil {
+		return pos, err
+	}
+	// Refund now rather than at the next sweep; a failure here is re-driven by the sweeper.
+	if _, derr := f.Drive(ctx, sagaID); derr != nil {
+		return pos, nil
+	}
+	return pos, nil
+}
+
 func (f *Fulfillment) record(ctx context.Context, exchangeID string, decide func(*fulfillment.Saga, time.Time) ([]fulfillment.Event, error)) error {
 	return commands.RetryOnConflict(ctx, func() error {
 		s, err := f.load(ctx, exchangeID)

@@ -116,6 +116,7 @@ func TestSweeperCommitsTheStockOfAnExchangeThatHappened(t *testing.T) {
 	acc, err := f.exchanges.Exchange(context.Background(), giftcmd.ExchangeCredits{ExchangeID: "ex-1", UserID: "ada", GiftID: "mug", Quantity: 2, Address: addr}, es.Metadata{})
 	require.NoError(t, err, "the exchange exists once its points are gone")
 	require.Equal(t, int64(200), acc.PointsSpent)
+	f.exchanges.WaitCommits()
 	f.store.set(nil)
 	require.Equal(t, supply.StatusReserved, f.load(t, "mug").Status("ex-1"))
 

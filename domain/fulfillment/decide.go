@@ -89,8 +89,9 @@ func key(t TrackingEntry) TrackingEntry {
 }
 
 // OnAttemptFailed records a failed attempt at step. A temporary failure is retried after
-// policy.Backoff until MaxAttempts, then the saga fails; a permanent one fails it at once, and
-// on the shipment step that means compensation. Reports that do not match what the saga waits
+// policy.Backoff (capped at policy.Max), for as long as it takes; the NotifyAfter-th failure in a
+// row also says the shipment is Delayed. A permanent one fails the saga at once, and on the
+// shipment step that means compensation. Reports that do not match what the saga waits
 // for (a redelivered warehouse failure, a failure of a step already passed) change nothing.
 func (s *Saga) OnAttemptFailed(step Step, errMsg string, temporary bool, now time.Time, policy RetryPolicy) []Event {
 	if !s.running() || step != s.step || (step == StepShipment && !s.awaitingReply) {
@@ -98,12 +99,40 @@ func (s *Saga) OnAttemptFailed(step Step, errMsg string, temporary bool, now tim
 	}
 	p := policy.withDefaults()
 	attempt := s.attempts + 1
-	if !temporary || attempt >= p.MaxAttempts {
-		return []Event{Failed{Step: step, Reason: errMsg, Permanent: !temporary, Attempts: attempt, At: now}}
+	if !temporary {
+		return []Event{Failed{Step: step, Reason: errMsg, Permanent: true, Attempts: attempt, At: now}}
 	}
-	return []Event{AttemptFailed{
+	out := []Event{AttemptFailed{
 		Step: step, Error: errMsg, Attempt: attempt, NextAttemptAt: now.Add(p.Backoff(attempt)), At: now,
 	}}
+	if attempt == p.NotifyAfter {
+		out = append(out, Delayed{Step: step, Attempts: attempt, LastError: errMsg, At: now})
+	}
+	return out
+}
+
+// ErrNotAbandonable: only an exchange whose parcel was not created yet can be given up.
+var ErrNotAbandonable = errors.New("fulfillment: saga cannot be abandoned")
+
+// Abandon is an operator's decision to give an exchange up while its shipment is still not
+// created (a courier down for days): the saga fails permanently at the shipment step, which
+// refunds the points and returns the stock. Once a parcel exists it cannot be abandoned.
+func (s *Saga) Abandon(by, reason string, now time.Time) ([]Event, error) {
+	switch {
+	case !s.started || s.delivered || s.compensating || s.compensated:
+		return nil, fmt.Errorf("%w: state %s", ErrNotAbandonable, s.State())
+	case s.expressNo != "" || s.step != StepShipment:
+		return nil, fmt.Errorf("%w: the parcel was already created", ErrNotAbandonable)
+	case s.awaitingReply:
+		// The warehouse may still create the parcel: refunding now could ship a gift for free.
+		return nil, fmt.Errorf("%w: a shipment request is outstanding; try again once it has failed or timed out", ErrNotAbandonable)
+	case s.failed && s.permanent:
+		return nil, nil // already given up: compensation follows
+	}
+	if reason == "" {
+		reason = "abandoned by an operator"
+	}
+	return []Event{Failed{Step: StepShipment, Reason: reason, Permanent: true, Attempts: s.attempts, By: by, At: now}}, nil
 }
 
 // Retry is an operator's retry of a failed saga: attempts start from zero at the failed step.

@@ -99,13 +99,24 @@ type AttemptFailed struct {
 	At            time.Time `json:"at"`
 }
 
-// Failed stops the saga: the retry limit was reached or the failure is permanent. Operators see
-// it and may retry; a permanent refusal of the shipment leads to compensation.
+// Delayed tells that a step has failed NotifyAfter times in a row: the saga keeps retrying, and
+// the member and the operators are told that the shipment is late. Once per failure streak.
+type Delayed struct {
+	Step      Step      `json:"step"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error"`
+	At        time.Time `json:"at"`
+}
+
+// Failed stops the saga: the failure is permanent (the warehouse or courier refused), or an
+// operator gave the exchange up (By is set). Operators see it and may retry; a permanent
+// failure of the shipment step leads to compensation. Temporary failures never fail a saga.
 type Failed struct {
 	Step      Step      `json:"step"`
 	Reason    string    `json:"reason"`
 	Permanent bool      `json:"permanent"`
 	Attempts  int       `json:"attempts"`
+	By        string    `json:"by,omitempty"`
 	At        time.Time `json:"at"`
 }
 
@@ -139,6 +150,7 @@ func (ShipmentCreated) EventName() string     { return "fulfillment.shipment_cre
 func (TrackingUpdated) EventName() string     { return "fulfillment.tracking_updated.v1" }
 func (TrackingPolled) EventName() string      { return "fulfillment.tracking_polled.v1" }
 func (AttemptFailed) EventName() string       { return "fulfillment.attempt_failed.v1" }
+func (Delayed) EventName() string             { return "fulfillment.delayed.v1" }
 func (Failed) EventName() string              { return "fulfillment.failed.v1" }
 func (RetryRequested) EventName() string      { return "fulfillment.retry_requested.v1" }
 func (CompensationStarted) EventName() string { return "fulfillment.compensation_started.v1" }
@@ -149,6 +161,6 @@ func (Delivered) EventName() string           { return "fulfillment.delivered.v1
 func EventTypes() []Event {
 	return []Event{
 		Started{}, ShipmentRequested{}, ShipmentCreated{}, TrackingUpdated{}, TrackingPolled{},
-		AttemptFailed{}, Failed{}, RetryRequested{}, CompensationStarted{}, Compensated{}, Delivered{},
+		AttemptFailed{}, Delayed{}, Failed{}, RetryRequested{}, CompensationStarted{}, Compensated{}, Delivered{},
 	}
 }

@@ -31,35 +31,86 @@ func TestTemporaryFailureWaitsBackoffThenRequestsAgain(t *testing.T) {
 	assert.Equal(t, []fulfillment.Event{requested(2, 3*time.Second)}, s.RequestShipment(at(3*time.Second)))
 }
 
-func TestRetryLimitFailsTheSagaWithGrowingWaits(t *testing.T) {
+func TestTemporaryFailuresNeverGiveUpAndTellOfTheDelayOnce(t *testing.T) {
 	s := fulfillment.Replay(started(), requested(1, 0))
 	now := at(0)
 	var waits []time.Duration
+	var delayed []fulfillment.Delayed
 
-	// given MaxAttempts 4, when every attempt fails
-	for range policy.MaxAttempts - 1 {
+	// given NotifyAfter 4 and Max 8s, when the courier stays down for 12 attempts
+	for range 12 {
 		events := s.OnAttemptFailed(fulfillment.StepShipment, "courier 503", true, now, policy)
-		require.Len(t, events, 1)
+		require.NotEmpty(t, events)
 		failed, ok := events[0].(fulfillment.AttemptFailed)
 		require.True(t, ok, "expected AttemptFailed, got %T", events[0])
+		for _, e := range events[1:] {
+			d, ok := e.(fulfillment.Delayed)
+			require.True(t, ok, "expected Delayed, got %T", e)
+			delayed = append(delayed, d)
+		}
 		waits = append(waits, failed.NextAttemptAt.Sub(now))
 		apply(t, s, events)
 		now = failed.NextAttemptAt
-		require.Equal(t, fulfillment.RequestShipment, s.Next(now, policy).Kind)
+		require.Equal(t, fulfillment.RequestShipment, s.Next(now, policy).Kind, "it always tries again")
 		apply(t, s, s.RequestShipment(now))
 	}
-	events := s.OnAttemptFailed(fulfillment.StepShipment, "courier 503", true, now, policy)
 
-	// then the waits grew 1s, 2s, 4s and the fourth failure fails the saga
-	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}, waits)
-	assert.Equal(t, []fulfillment.Event{fulfillment.Failed{Step: fulfillment.StepShipment, Reason: "courier 503",
-		Attempts: 4, At: at(7 * time.Second)}}, events)
-	apply(t, s, events)
-	assert.Equal(t, fulfillment.StateFailed, s.State())
-	assert.Equal(t, 4, s.Attempts())
-	// a retryable failure does not refund: the exchange keeps showing where it stopped
+	// then the waits grew 1s, 2s, 4s and stayed at the 8s cap, the saga is still running
+	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second,
+		8 * time.Second, 8 * time.Second, 8 * time.Second, 8 * time.Second, 8 * time.Second, 8 * time.Second, 8 * time.Second}, waits)
+	assert.Equal(t, fulfillment.StateRunning, s.State())
 	assert.Equal(t, fulfillment.StatusShipmentRequested, s.ExchangeStatus())
-	assert.Equal(t, fulfillment.Action{Kind: fulfillment.Nothing}, s.Next(at(time.Hour), policy))
+	assert.Equal(t, 12, s.Attempts())
+	// and the member was told once, at the fourth failure in a row
+	assert.Equal(t, []fulfillment.Delayed{{Step: fulfillment.StepShipment, Attempts: 4, LastError: "courier 503", At: at(7 * time.Second)}}, delayed)
+	assert.True(t, s.Delayed())
+
+	// when the parcel is created after all, the delay is over
+	apply(t, s, mustEvents(s.OnShipmentCreated("SIMEX", "SX1", now)))
+	assert.False(t, s.Delayed())
+}
+
+func mustEvents(evs []fulfillment.Event, err error) []fulfillment.Event {
+	if err != nil {
+		panic(err)
+	}
+	return evs
+}
+
+func TestAnOperatorCanAbandonAnExchangeWhoseParcelDoesNotExist(t *testing.T) {
+	// given a saga retrying the shipment step (between attempts)
+	s := fulfillment.Replay(started(), requested(1, 0),
+		fulfillment.AttemptFailed{Step: fulfillment.StepShipment, Error: "courier 503", Attempt: 1, NextAttemptAt: at(2 * time.Second), At: at(time.Second)})
+
+	// when an operator abandons it
+	events, err := s.Abandon("admin-7", "courier down for days", at(time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, []fulfillment.Event{fulfillment.Failed{Step: fulfillment.StepShipment, Reason: "courier down for days",
+		Permanent: true, Attempts: 1, By: "admin-7", At: at(time.Hour)}}, events)
+	apply(t, s, events)
+
+	// then the points and stock are given back
+	assert.Equal(t, fulfillment.Action{Kind: fulfillment.Compensate, Reason: "courier down for days"}, s.Next(at(time.Hour), policy))
+	again, err := s.Abandon("admin-7", "twice", at(time.Hour))
+	require.NoError(t, err)
+	assert.Empty(t, again, "abandoning twice changes nothing")
+}
+
+func TestAnExchangeCannotBeAbandonedOnceItsParcelMayExist(t *testing.T) {
+	outstanding := fulfillment.Replay(started(), requested(1, 0))
+	_, err := outstanding.Abandon("admin", "", at(time.Second))
+	assert.ErrorIs(t, err, fulfillment.ErrNotAbandonable, "the warehouse may still create the parcel")
+
+	shipped := fulfillment.Replay(started(), requested(1, 0), created(time.Second))
+	_, err = shipped.Abandon("admin", "", at(time.Minute))
+	assert.ErrorIs(t, err, fulfillment.ErrNotAbandonable)
+
+	delivered := fulfillment.Replay(started(), requested(1, 0), created(time.Second), fulfillment.Delivered{At: at(time.Minute)})
+	_, err = delivered.Abandon("admin", "", at(time.Hour))
+	assert.ErrorIs(t, err, fulfillment.ErrNotAbandonable)
+
+	_, err = fulfillment.Replay().Abandon("admin", "", at(time.Hour))
+	assert.ErrorIs(t, err, fulfillment.ErrNotAbandonable)
 }
 
 func TestOperatorRetryResumesAtTheFailedStepWithFreshAttempts(t *testing.T) {

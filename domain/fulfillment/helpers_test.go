@@ -18,7 +18,7 @@ var policy = fulfillment.RetryPolicy{
 	Initial:      time.Second,
 	Max:          8 * time.Second,
 	Multiplier:   2,
-	MaxAttempts:  4,
+	NotifyAfter:  4,
 	ReplyTimeout: 30 * time.Second,
 	PollInterval: 5 * time.Second,
 }

@@ -8,10 +8,13 @@ import (
 // RetryPolicy shapes retries and the pace of the saga. Zero fields take the defaults of
 // DefaultRetryPolicy, so a partly filled policy is usable.
 type RetryPolicy struct {
-	Initial     time.Duration // wait after the first failed attempt
-	Max         time.Duration // cap of any single wait
-	Multiplier  float64       // growth per attempt
-	MaxAttempts int           // the attempt that reaches it fails the saga
+	Initial    time.Duration // wait after the first failed attempt
+	Max        time.Duration // cap of any single wait
+	Multiplier float64       // growth per attempt
+	// NotifyAfter is the failed attempt in a row that tells the member and the operators that
+	// the shipment is delayed (Delayed). Retries go on at Max intervals however long it takes:
+	// only a permanent refusal or an operator's decision gives an exchange up.
+	NotifyAfter int
 	// Jitter returns a number in [0,1). Nil means no jitter, which keeps tests deterministic;
 	// production passes rand.Float64 so that sagas failing together do not retry together.
 	Jitter func() float64
@@ -28,7 +31,7 @@ func DefaultRetryPolicy() RetryPolicy {
 		Initial:      time.Second,
 		Max:          5 * time.Minute,
 		Multiplier:   2,
-		MaxAttempts:  8,
+		NotifyAfter:  8,
 		ReplyTimeout: 30 * time.Second,
 		PollInterval: time.Second,
 	}
@@ -45,8 +48,8 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.Multiplier < 1 {
 		p.Multiplier = d.Multiplier
 	}
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = d.MaxAttempts
+	if p.NotifyAfter <= 0 {
+		p.NotifyAfter = d.NotifyAfter
 	}
 	if p.ReplyTimeout <= 0 {
 		p.ReplyTimeout = d.ReplyTimeout

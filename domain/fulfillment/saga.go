@@ -50,6 +50,7 @@ type Saga struct {
 	attempts      int       // failed attempts since the last progress or operator retry
 	nextAttemptAt time.Time // zero: no backoff pending
 	lastError     string
+	delayed       bool // the member was told the shipment is late (this failure streak)
 
 	failed        bool
 	permanent     bool
@@ -107,6 +108,9 @@ func (s *Saga) Apply(e Event) {
 		s.lastError = e.Error
 		s.nextAttemptAt = e.NextAttemptAt
 		s.updatedAt = e.At
+	case Delayed:
+		s.delayed = true
+		s.updatedAt = e.At
 	case Failed:
 		s.step = e.Step
 		s.awaitingReply = false
@@ -137,6 +141,7 @@ func (s *Saga) Apply(e Event) {
 func (s *Saga) progressed(at time.Time) {
 	s.polledAt = at
 	s.attempts = 0
+	s.delayed = false
 	s.nextAttemptAt = time.Time{}
 	s.updatedAt = at
 }
@@ -198,6 +203,7 @@ func (s *Saga) ExpressNo() string        { return s.expressNo }
 func (s *Saga) Step() Step               { return s.step }
 func (s *Saga) Attempts() int            { return s.attempts }
 func (s *Saga) LastError() string        { return s.lastError }
+func (s *Saga) Delayed() bool            { return s.delayed }
 func (s *Saga) FailureReason() string    { return s.failureReason }
 func (s *Saga) UpdatedAt() time.Time     { return s.updatedAt }
 func (s *Saga) NextAttemptAt() time.Time { return s.nextAttemptAt }

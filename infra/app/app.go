@@ -92,9 +92,10 @@ type task struct {
 // New builds the platform: database (created and migrated), event store, NATS, courier, HTTP.
 func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err error) {
 	a = &App{Cfg: cfg, Clock: opts.Clock, Log: opts.Logger, publish: map[string]bool{}, listener: opts.Listener}
+	opened := a // `return nil, err` sets a to nil before this runs
 	defer func() {
 		if err != nil {
-			a.Close()
+			opened.Close()
 		}
 	}()
 	if a.Clock == nil {
@@ -123,6 +124,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			a.closers = append(a.closers, c.Close)
 		}
 	default:
+		// Refuse to run on a history the transaction counter has fallen behind (a restore into
+		// another cluster): appends would sort before it and every reader would skip them.
+		if err := pgstore.CheckOrder(ctx, a.Pool); err != nil {
+			return nil, err
+		}
 		a.Store = pgstore.New(a.Pool)
 	}
 	a.Codec = eventtypes.Codec()
@@ -280,6 +286,9 @@ func (a *App) Run(ctx context.Context) error {
 	workers := append([]worker(nil), a.workers...)
 	a.mu.Unlock()
 
+	if err := a.claimDeployment(ctx); err != nil {
+		return err
+	}
 	if err := a.Runner.Ensure(ctx); err != nil {
 		return err
 	}

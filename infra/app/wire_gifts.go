@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	giftcmd "github.com/loyaltyforge/loyalty/commands/gift"
 	"github.com/loyaltyforge/loyalty/domain/fulfillment"
@@ -42,6 +45,20 @@ func (a *App) wireGifts() error {
 	a.AddProjector(giftproj.NewCatalog(a.Codec))
 	a.AddProjector(giftproj.NewExchanges(a.Codec))
 	a.AddProjector(giftproj.NewSagas(a.Codec, policy, giftStartGrace))
+	// Shipping never gives up by itself, so a stuck shipment must be visible: operators alert on
+	// this gauge and find the sagas with GET /v1/admin/sagas?state=delayed.
+	a.HTTP.Registry().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "loyalty_sagas_delayed",
+		Help: "Fulfillment sagas still retrying after the member was told the shipment is delayed.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := queries.DelayedSagas(ctx)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	}))
 	giftapi.Register(a.HTTP, giftapi.Deps{
 		Gifts: gifts, Exchanges: exchanges, Fulfillment: pm, Queries: queries,
 		Public: a.Store.Public, ExchangeLimits: httpapi.ExchangeLimits(a.Cfg),
@@ -117,6 +134,8 @@ func giftPolicy(step time.Duration) fulfillment.RetryPolicy {
 	if step > 0 && step < p.Initial {
 		p.Initial = max(step, 10*time.Millisecond)
 		p.PollInterval = max(step, 10*time.Millisecond)
+		// Retries never stop, so a fast (test) courier needs a cap to match its pace.
+		p.Max = min(p.Max, max(40*step, time.Second))
 	}
 	return p
 }

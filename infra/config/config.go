@@ -35,6 +35,10 @@ type Config struct {
 	ClaimRatePerUser    float64 `env:"LOYALTY_RATE_CLAIMS_PER_USER" envDefault:"5"`
 	ExchangeRatePerUser float64 `env:"LOYALTY_RATE_EXCHANGES_PER_USER" envDefault:"2"`
 	ClaimRatePerBatch   float64 `env:"LOYALTY_RATE_CLAIMS_PER_BATCH" envDefault:"5000"`
+
+	// PprofAddr, when set, serves net/http/pprof there (profiling under load); keep it on
+	// loopback.
+	PprofAddr string `env:"LOYALTY_PPROF_ADDR"`
 }
 
 // Load parses the environment.

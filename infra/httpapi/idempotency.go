@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+
+	"github.com/loyaltyforge/loyalty/domain/es"
 )
 
 const (
@@ -24,8 +26,6 @@ const (
 	HeaderReplayed = "Idempotent-Replayed"
 	// IdempotencyKeyTTL is how long keys must be kept at least (API.md); the purge job uses it.
 	IdempotencyKeyTTL = 24 * time.Hour
-	// A claimed key whose request never finished (the process died) is taken over after this.
-	abandonedAfter = time.Minute
 )
 
 // Headers of the first response that a replay repeats.
@@ -106,13 +106,14 @@ func hashAndSpool(req *http.Request) (hash []byte, cleanup func(), err error) {
 
 func (s *Server) runOnce(c echo.Context, next echo.HandlerFunc, sub, key string, hash []byte) error {
 	ctx := c.Request().Context()
+	owner := es.NewID()
 	for range 3 {
-		claimed, err := claimKey(ctx, s.pool, sub, key, hash)
+		claimed, err := s.keys.claim(ctx, sub, key, owner, hash)
 		if err != nil {
 			return fmt.Errorf("idempotency: claim: %w", err)
 		}
 		if claimed {
-			return s.runClaimed(c, next, sub, key)
+			return s.runClaimed(c, next, sub, key, owner)
 		}
 		prev, found, err := loadKey(ctx, s.pool, sub, key)
 		if err != nil {
@@ -137,8 +138,11 @@ func (s *Server) runOnce(c echo.Context, next echo.HandlerFunc, sub, key string,
 }
 
 // runClaimed runs the handler, records its answer, and frees the key when there is nothing
-// worth replaying (a 5xx or a panic), so the client's retry runs the command again.
-func (s *Server) runClaimed(c echo.Context, next echo.HandlerFunc, sub, key string) (err error) {
+// worth replaying (a 5xx or a panic), so the client's retry runs the command again. The claim is
+// kept alive (heartbeat) for as long as the request runs, so a retry never runs the command
+// beside it, however slow it is.
+func (s *Server) runClaimed(c echo.Context, next echo.HandlerFunc, sub, key, owner string) (err error) {
+	s.keys.hold(owner)
 	res := c.Response()
 	tee := &teeWriter{ResponseWriter: res.Writer}
 	res.Writer = tee
@@ -149,9 +153,10 @@ func (s *Server) runClaimed(c echo.Context, next echo.HandlerFunc, sub, key stri
 			return
 		}
 		// A panic is on its way up to the recovery middleware.
-		if ferr := s.freeKey(c, sub, key); ferr != nil {
+		if ferr := s.freeKey(c, sub, key, owner); ferr != nil {
 			s.log.Error("idempotency: free key after panic", "error", ferr, "request_id", requestID(c))
 		}
+		s.keys.release(owner)
 	}()
 
 	if herr := next(c); herr != nil {
@@ -159,9 +164,10 @@ func (s *Server) runClaimed(c echo.Context, next echo.HandlerFunc, sub, key stri
 	}
 	done = true
 	if !res.Committed || res.Status >= 500 {
-		if ferr := s.freeKey(c, sub, key); ferr != nil {
+		if ferr := s.freeKey(c, sub, key, owner); ferr != nil {
 			s.log.Error("idempotency: free key", "error", ferr, "request_id", requestID(c))
 		}
+		s.keys.release(owner)
 		return nil
 	}
 	headers := map[string]string{}
@@ -170,14 +176,43 @@ func (s *Server) runClaimed(c echo.Context, next echo.HandlerFunc, sub, key stri
 			headers[h] = v
 		}
 	}
-	if cerr := s.completeKey(c, sub, key, res.Status, headers, tee.buf.Bytes()); cerr != nil {
-		// The client has its answer; a retry would run again, which the command's own
-		// idempotency has to absorb.
-		s.log.Error("idempotency: record response", "error", cerr, "request_id", requestID(c))
-		_ = s.freeKey(c, sub, key)
+	hb, _ := json.Marshal(headers)
+	r := &completeReq{sub: sub, key: key, owner: owner, status: res.Status, headers: hb, body: bytes.Clone(tee.buf.Bytes())}
+	ctx, cancel := bookkeeping(c)
+	cerr := s.keys.complete(ctx, r)
+	cancel()
+	if cerr == nil {
+		s.keys.release(owner)
+		return nil
 	}
+	// The command ran and the client has its answer, but the answer is not stored. Freeing
+	// the key would let a retry run the command a second time; instead the claim stays held
+	// (retries get 409 and come back) while storing the answer is retried in the background.
+	s.log.Error("idempotency: record response; retrying", "error", cerr, "request_id", requestID(c))
+	go s.completeLater(r)
 	return nil
 }
+
+// completeLater keeps trying to store an answer (the database restarts, a pool is exhausted)
+// for up to completeFor, holding the claim meanwhile.
+func (s *Server) completeLater(r *completeReq) {
+	defer s.keys.release(r.owner)
+	deadline := time.Now().Add(completeFor)
+	for wait := 100 * time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, 5*time.Second) {
+		time.Sleep(wait)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := s.keys.complete(ctx, r)
+		cancel()
+		if err == nil {
+			return
+		}
+	}
+	s.log.Error("idempotency: gave up recording a response; a retry after the claim is abandoned runs the command again",
+		"subject", r.sub)
+}
+
+// completeFor bounds completeLater.
+const completeFor = 10 * time.Minute
 
 type teeWriter struct {
 	http.ResponseWriter
@@ -209,20 +244,6 @@ func replay(c echo.Context, prev storedResponse) error {
 	return err
 }
 
-func claimKey(ctx context.Context, pool *pgxpool.Pool, sub, key string, hash []byte) (bool, error) {
-	var one int
-	err := pool.QueryRow(ctx, `
-		INSERT INTO http_idempotency_keys AS k (subject, key, request_hash) VALUES ($1, $2, $3)
-		ON CONFLICT (subject, key) DO UPDATE SET started_at = now()
-		WHERE k.status IS NULL AND k.request_hash = excluded.request_hash
-		  AND k.started_at < now() - make_interval(secs => $4)
-		RETURNING 1`, sub, key, hash, abandonedAfter.Seconds()).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
 func loadKey(ctx context.Context, pool *pgxpool.Pool, sub, key string) (storedResponse, bool, error) {
 	var r storedResponse
 	var headers []byte
@@ -249,24 +270,10 @@ func bookkeeping(c echo.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(c.Request().Context()), 5*time.Second)
 }
 
-func (s *Server) completeKey(c echo.Context, sub, key string, status int, headers map[string]string, body []byte) error {
+func (s *Server) freeKey(c echo.Context, sub, key, owner string) error {
 	ctx, cancel := bookkeeping(c)
 	defer cancel()
-	h, err := json.Marshal(headers)
-	if err != nil {
-		return err
-	}
-	_, err = s.pool.Exec(ctx, `
-		UPDATE http_idempotency_keys SET status = $3, headers = $4, body = $5, completed_at = now()
-		WHERE subject = $1 AND key = $2`, sub, key, status, h, body)
-	return err
-}
-
-func (s *Server) freeKey(c echo.Context, sub, key string) error {
-	ctx, cancel := bookkeeping(c)
-	defer cancel()
-	_, err := s.pool.Exec(ctx, `DELETE FROM http_idempotency_keys WHERE subject = $1 AND key = $2 AND status IS NULL`, sub, key)
-	return err
+	return s.keys.free(ctx, sub, key, owner)
 }
 
 // PurgeIdempotencyKeys deletes keys finished (or abandoned) more than olderThan ago. The

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/assert"
@@ -247,7 +248,8 @@ func TestAnAbandonedClaimIsTakenOver(t *testing.T) {
 	// A process died while running this request: a claim with no response, long ago.
 	f.do(t, post(tok, "k-1", `{"amount":1}`))
 	_, err := pool.Exec(context.Background(), `UPDATE http_idempotency_keys
-		SET status = NULL, body = NULL, completed_at = NULL, started_at = now() - interval '5 minutes'`)
+		SET status = NULL, body = NULL, completed_at = NULL, owner = gen_random_uuid(),
+		    started_at = now() - interval '5 minutes', heartbeat_at = now() - interval '5 minutes'`)
 	require.NoError(t, err)
 
 	r := f.do(t, post(tok, "k-1", `{"amount":1}`))
@@ -308,4 +310,66 @@ func TestKeyedLargeUploadsAreHashedWholeAndReachTheHandlerIntact(t *testing.T) {
 	changed := upload(big[:len(big)-1] + "X")
 	requireProblem(t, changed, http.StatusUnprocessableEntity, httpapi.CodeIdempotencyKeyReused)
 	assert.Equal(t, int64(1), runs.Load())
+}
+
+// A request that runs longer than the abandonment window is still alive: its heartbeat keeps
+// the claim, so a retry gets 409 instead of running the command beside it.
+func TestASlowRequestKeepsItsKeyPastTheAbandonmentWindow(t *testing.T) {
+	defer httpapi.SetKeyTimings(50*time.Millisecond, 300*time.Millisecond)()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var runs atomic.Int64
+	f := idempotencyFixture(t, func(c echo.Context) error {
+		if runs.Add(1) == 1 {
+			close(entered)
+			<-release
+		}
+		return c.JSON(http.StatusCreated, map[string]string{"ok": "yes"})
+	})
+	tok := token(t, "shop", auth.RoleService)
+	done := make(chan reply)
+	go func() { done <- f.do(t, post(tok, "k-1", `{"amount":10}`)) }()
+	<-entered
+	time.Sleep(time.Second) // three abandonment windows
+
+	during := f.do(t, post(tok, "k-1", `{"amount":10}`))
+	close(release)
+	first := <-done
+
+	requireProblem(t, during, http.StatusConflict, httpapi.CodeConflict)
+	assert.Equal(t, http.StatusCreated, first.status)
+	assert.Equal(t, int64(1), runs.Load())
+}
+
+// When the answer cannot be stored after the command ran (the database refuses the write), the
+// key stays claimed: a retry gets 409, never a second run, and replays once the answer is in.
+func TestAnAnswerThatCouldNotBeStoredIsNeverRunAgain(t *testing.T) {
+	pool := pgtest.New(t)
+	f := newFixture(t, httpapi.Options{Pool: pool})
+	h := &counting{}
+	f.srv.Handle(http.MethodPost, "/t/users/:user_id/earnings", h.handle)
+	f.start(t)
+	tok := token(t, "shop", auth.RoleService)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `
+		CREATE FUNCTION refuse_answers() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'storage down'; END $$;
+		CREATE TRIGGER refuse BEFORE UPDATE OF status ON http_idempotency_keys
+		FOR EACH ROW EXECUTE FUNCTION refuse_answers()`)
+	require.NoError(t, err)
+
+	first := f.do(t, post(tok, "k-1", `{"amount":1}`))
+	retry := f.do(t, post(tok, "k-1", `{"amount":1}`))
+	_, err = pool.Exec(ctx, `DROP TRIGGER refuse ON http_idempotency_keys`)
+	require.NoError(t, err)
+	var later reply
+	require.Eventually(t, func() bool {
+		later = f.do(t, post(tok, "k-1", `{"amount":1}`))
+		return later.status == http.StatusCreated
+	}, 10*time.Second, 100*time.Millisecond)
+
+	assert.Equal(t, http.StatusCreated, first.status)
+	requireProblem(t, retry, http.StatusConflict, httpapi.CodeConflict)
+	assert.Equal(t, "true", later.header.Get("Idempotent-Replayed"))
+	assert.Equal(t, string(first.body), string(later.body))
+	assert.Equal(t, int64(1), h.runs.Load())
 }

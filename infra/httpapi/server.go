@@ -69,6 +69,7 @@ type Server struct {
 	echo     *echo.Echo
 	secret   []byte
 	pool     *pgxpool.Pool
+	keys     *keyStore
 	log      *slog.Logger
 	ready    []ReadyCheck
 	waiter   PositionWaiter
@@ -110,6 +111,9 @@ func New(opts Options) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.pool != nil {
+		s.keys = newKeyStore(s.pool)
 	}
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()

@@ -43,7 +43,7 @@ func NewSagas(codec *es.Codec, policy fulfillment.RetryPolicy, startGrace time.D
 	return &Sagas{policy: policy, startGrace: startGrace, dec: newDecoder(codec, points.CreditsExchanged{},
 		fulfillment.Started{}, fulfillment.ShipmentRequested{}, fulfillment.ShipmentCreated{},
 		fulfillment.TrackingUpdated{}, fulfillment.TrackingPolled{}, fulfillment.AttemptFailed{},
-		fulfillment.Failed{}, fulfillment.RetryRequested{}, fulfillment.CompensationStarted{},
+		fulfillment.Delayed{}, fulfillment.Failed{}, fulfillment.RetryRequested{}, fulfillment.CompensationStarted{},
 		fulfillment.Compensated{}, fulfillment.Delivered{})}
 }
 
@@ -61,6 +61,7 @@ CREATE TABLE gift_sagas (
     started        boolean NOT NULL DEFAULT false,
     compensated    boolean NOT NULL DEFAULT false,
     attempts       int NOT NULL DEFAULT 0,
+    delayed        boolean NOT NULL DEFAULT false,
     last_error     text,
     next_action_at timestamptz,
     start          jsonb,
@@ -68,6 +69,7 @@ CREATE TABLE gift_sagas (
 );
 CREATE INDEX gift_sagas_due ON gift_sagas (next_action_at) WHERE next_action_at IS NOT NULL;
 CREATE INDEX gift_sagas_by_state ON gift_sagas (state, updated_at DESC, saga_id DESC);
+CREATE INDEX gift_sagas_delayed ON gift_sagas (updated_at DESC, saga_id DESC) WHERE delayed;
 `
 }
 
@@ -109,11 +111,13 @@ ON CONFLICT (saga_id) DO UPDATE SET started = true, start = NULL, next_action_at
 		case fulfillment.ShipmentRequested:
 			set(id, `next_action_at = $2, updated_at = $3`, e.At.Add(p.policy.ReplyTimeout), e.At)
 		case fulfillment.ShipmentCreated:
-			set(id, `state = 'running', attempts = 0, next_action_at = $2, updated_at = $3`, e.At.Add(p.policy.PollInterval), e.At)
+			set(id, `state = 'running', attempts = 0, delayed = false, next_action_at = $2, updated_at = $3`, e.At.Add(p.policy.PollInterval), e.At)
 		case fulfillment.TrackingUpdated:
-			set(id, `attempts = 0, next_action_at = $2, updated_at = $3`, e.ObservedAt.Add(p.policy.PollInterval), e.ObservedAt)
+			set(id, `attempts = 0, delayed = false, next_action_at = $2, updated_at = $3`, e.ObservedAt.Add(p.policy.PollInterval), e.ObservedAt)
 		case fulfillment.TrackingPolled:
-			set(id, `attempts = 0, next_action_at = $2, updated_at = $3`, e.At.Add(p.policy.PollInterval), e.At)
+			set(id, `attempts = 0, delayed = false, next_action_at = $2, updated_at = $3`, e.At.Add(p.policy.PollInterval), e.At)
+		case fulfillment.Delayed:
+			set(id, `delayed = true, updated_at = $2`, e.At)
 		case fulfillment.AttemptFailed:
 			set(id, `attempts = $2, last_error = $3, next_action_at = $4, updated_at = $5`, e.Attempt, e.Error, e.NextAttemptAt, e.At)
 		case fulfillment.Failed:
@@ -129,7 +133,7 @@ ON CONFLICT (saga_id) DO UPDATE SET started = true, start = NULL, next_action_at
 		case fulfillment.Compensated:
 			set(id, `state = 'failed', compensated = true, next_action_at = NULL, updated_at = $2`, e.At)
 		case fulfillment.Delivered:
-			set(id, `state = 'completed', next_action_at = NULL, updated_at = $2`, e.At)
+			set(id, `state = 'completed', delayed = false, next_action_at = NULL, updated_at = $2`, e.At)
 		}
 	}
 	return batch.Send(ctx)

@@ -15,6 +15,7 @@ type Saga struct {
 	Kind        string    `json:"kind"`
 	State       string    `json:"state"`
 	Attempts    int       `json:"attempts"`
+	Delayed     bool      `json:"delayed"` // still retrying, past the point where the member was told
 	LastError   *string   `json:"last_error"`
 	Compensated bool      `json:"compensated"`
 	UpdatedAt   time.Time `json:"updated_at"`
@@ -29,11 +30,14 @@ type SagaCursor struct {
 // Sagas lists sagas, optionally of one state, most recently updated first.
 func (q *Queries) Sagas(ctx context.Context, state string, after *SagaCursor, limit int) ([]Saga, *SagaCursor, error) {
 	switch state {
-	case "", "running", "failed", "completed":
+	case "", "running", "failed", "completed", "delayed":
 	default:
 		return nil, nil, ErrBadState
 	}
-	sql := `SELECT saga_id, kind, state, attempts, last_error, compensated, updated_at FROM gift_sagas WHERE ($1 = '' OR state = $1)`
+	// "delayed" is not a state but the sagas operators should look at: running, and retrying
+	// for longer than the member was promised.
+	sql := `SELECT saga_id, kind, state, attempts, delayed, last_error, compensated, updated_at FROM gift_sagas
+		WHERE ($1 = '' OR state = $1 OR ($1 = 'delayed' AND delayed AND state = 'running'))`
 	args := []any{state, limit + 1}
 	if after != nil {
 		sql += ` AND (updated_at, saga_id) < ($3, $4)`
@@ -47,7 +51,7 @@ func (q *Queries) Sagas(ctx context.Context, state string, after *SagaCursor, li
 	out := []Saga{}
 	for rows.Next() {
 		var s Saga
-		if err := rows.Scan(&s.SagaID, &s.Kind, &s.State, &s.Attempts, &s.LastError, &s.Compensated, &s.UpdatedAt); err != nil {
+		if err := rows.Scan(&s.SagaID, &s.Kind, &s.State, &s.Attempts, &s.Delayed, &s.LastError, &s.Compensated, &s.UpdatedAt); err != nil {
 			return nil, nil, err
 		}
 		s.UpdatedAt = utc(s.UpdatedAt)
@@ -67,8 +71,8 @@ func (q *Queries) Sagas(ctx context.Context, state string, after *SagaCursor, li
 // Saga returns one saga, or readmodels.ErrNotFound.
 func (q *Queries) Saga(ctx context.Context, sagaID string) (Saga, error) {
 	var s Saga
-	err := q.db.QueryRow(ctx, `SELECT saga_id, kind, state, attempts, last_error, compensated, updated_at FROM gift_sagas WHERE saga_id = $1`, sagaID).
-		Scan(&s.SagaID, &s.Kind, &s.State, &s.Attempts, &s.LastError, &s.Compensated, &s.UpdatedAt)
+	err := q.db.QueryRow(ctx, `SELECT saga_id, kind, state, attempts, delayed, last_error, compensated, updated_at FROM gift_sagas WHERE saga_id = $1`, sagaID).
+		Scan(&s.SagaID, &s.Kind, &s.State, &s.Attempts, &s.Delayed, &s.LastError, &s.Compensated, &s.UpdatedAt)
 	if err != nil {
 		return Saga{}, notFound(err, "saga "+sagaID)
 	}
@@ -134,4 +138,11 @@ WHERE until <= $1 ORDER BY until LIMIT $2`, now, limit)
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// DelayedSagas counts running sagas past their delay notice (a gauge for operators).
+func (q *Queries) DelayedSagas(ctx context.Context) (int64, error) {
+	var n int64
+	err := q.db.QueryRow(ctx, `SELECT count(*) FROM gift_sagas WHERE delayed AND state = 'running'`).Scan(&n)
+	return n, err
 }

@@ -31,11 +31,17 @@ type Store struct {
 	ClusterWideHorizon bool
 
 	hz horizon
+
+	// GroupCommit is how many transactions may carry appends at once; concurrent appends beyond
+	// that queue and go together into the next one (group.go). 0 or 1: one transaction per append.
+	GroupCommit int
+	group       groupQueue
+	shared      sharedHorizon
 }
 
 // New returns a store over a migrated database.
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, wakeup: make(chan struct{}), PollInterval: 100 * time.Millisecond}
+	return &Store{pool: pool, wakeup: make(chan struct{}), PollInterval: 100 * time.Millisecond, GroupCommit: DefaultGroupCommit}
 }
 
 // Pool exposes the pool for read models that live in the same database.
@@ -62,19 +68,24 @@ func (s *Store) Append(ctx context.Context, stream string, expected es.ExpectedV
 		}
 		ids[i], types[i], data[i], meta[i] = e.ID, e.Type, string(e.Data), string(m)
 	}
-	var (
-		next int64
-		tx   string
-		last int64
-	)
-	err := s.pool.QueryRow(ctx, `SELECT next_version, tx, last_position FROM es_append($1, $2, $3::uuid[], $4, $5::jsonb[], $6::jsonb[])`,
-		stream, int64(expected), ids, types, data, meta).Scan(&next, &tx, &last)
+	if s.GroupCommit <= 1 {
+		return s.appendOne(ctx, stream, expected, ids, types, data, meta)
+	}
+	return s.appendGrouped(ctx, &pending{ctx: ctx, stream: stream, expected: expected,
+		ids: ids, types: types, data: data, meta: meta, done: make(chan appendOutcome, 1)})
+}
+
+// appendOne appends in a transaction of its own, bounded by ctx's deadline on the server too.
+func (s *Store) appendOne(ctx context.Context, stream string, expected es.ExpectedVersion, ids, types, data, meta []string) (es.AppendResult, error) {
+	p := &pending{ctx: ctx, stream: stream, expected: expected, ids: ids, types: types, data: data, meta: meta}
+	outs, err := s.appendMany(ctx, []*pending{p})
 	if err != nil {
 		return es.AppendResult{}, mapError(stream, expected, err)
 	}
-	txID, _ := strconv.ParseUint(tx, 10, 64)
-	s.notify()
-	return es.AppendResult{NextVersion: next, Position: es.Position{Commit: txID, Prepare: uint64(last)}}, nil
+	if outs[0].err == nil {
+		s.notify()
+	}
+	return outs[0].res, outs[0].err
 }
 
 func mapError(stream string, expected es.ExpectedVersion, err error) error {
@@ -154,7 +165,7 @@ func (s *Store) ReadAll(ctx context.Context, after es.Position, limit int) ([]es
 	if limit <= 0 {
 		limit = 1000
 	}
-	h, err := s.readHorizon(ctx)
+	h, err := s.horizonShared(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +221,7 @@ func (s *Store) SubscribeAll(ctx context.Context, after es.Position, h es.Handle
 
 // Head implements es.Store.
 func (s *Store) Head(ctx context.Context) (es.Position, error) {
-	h, err := s.readHorizon(ctx)
+	h, err := s.horizonShared(ctx)
 	if err != nil {
 		return es.Position{}, err
 	}

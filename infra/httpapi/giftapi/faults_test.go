@@ -170,46 +170,91 @@ func TestPermanentRejectionRefundsExactlyWhatWasSpent(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, retry.Status, string(retry.Body))
 }
 
-func TestSagaFailsAfterTheRetryLimitAndAnOperatorRetryDelivers(t *testing.T) {
+// delayedSaga waits until the operators' list shows the saga as delayed (still retrying).
+func (w *world) delayedSaga(t *testing.T, id string) sagaRow {
+	t.Helper()
+	var saga sagaRow
+	require.True(t, w.Eventually(60*time.Second, func() bool {
+		r := w.Do("GET", "/v1/admin/sagas?state=delayed", w.admin, nil)
+		var page struct {
+			Sagas []sagaRow `json:"sagas"`
+		}
+		r.JSON(t, &page)
+		for _, s := range page.Sagas {
+			if s.SagaID == id {
+				saga = s
+				return true
+			}
+		}
+		return false
+	}), "the saga should show as delayed")
+	return saga
+}
+
+func TestShippingNeverGivesUpThroughACourierOutage(t *testing.T) {
 	// given a courier that is down
 	sim := courier.NewSimulator(courier.SimOptions{Step: 50 * time.Millisecond, ErrorRate: 1})
 	w := start(t, apptest.Options{CourierSim: sim})
 	w.createGift(t, "mug", 10, 1)
 	id := w.acceptN(t, "mug", 1)[0]
 
-	// then the saga gives up after its attempts and shows as failed, the exchange not refunded
-	var saga sagaRow
-	require.True(t, w.Eventually(40*time.Second, func() bool {
-		r := w.Do("GET", "/v1/admin/sagas?state=failed", w.admin, nil)
-		var page struct {
-			Sagas []sagaRow `json:"sagas"`
-		}
-		r.JSON(t, &page)
-		if len(page.Sagas) == 0 {
-			return false
-		}
-		saga = page.Sagas[0]
-		return true
-	}), "the saga should fail")
-	assert.Equal(t, id, saga.SagaID)
-	assert.Equal(t, fulfillment.DefaultRetryPolicy().MaxAttempts, saga.Attempts)
+	// then, past the attempt that used to fail it, the saga is still running and shown delayed
+	saga := w.delayedSaga(t, id)
+	assert.Equal(t, "running", saga.State)
+	assert.True(t, saga.Delayed)
+	assert.GreaterOrEqual(t, saga.Attempts, fulfillment.DefaultRetryPolicy().NotifyAfter)
 	require.NotNil(t, saga.LastError)
 	assert.True(t, strings.Contains(*saga.LastError, "503") || strings.Contains(*saga.LastError, "circuit"), *saga.LastError)
 	assert.Equal(t, "shipment_requested", w.waitStatus(t, id, time.Second, "shipment_requested").Status)
+	assert.Equal(t, 1, w.sagaEvents(t, id)["fulfillment.delayed.v1"], "the member is told once")
+	failed := w.Do("GET", "/v1/admin/sagas?state=failed", w.admin, nil)
+	assert.NotContains(t, string(failed.Body), id)
+	metrics := w.Do("GET", "/metrics", w.admin, nil)
+	assert.Contains(t, string(metrics.Body), "\nloyalty_sagas_delayed 1\n")
 
-	// when the courier is back and an operator retries
+	// when the courier is back, with no operator action
 	sim.SetFaults(0, 0)
-	r := w.Do("POST", "/v1/admin/sagas/"+id+"/retry", w.admin, nil)
+
+	// then the exchange is delivered and no longer delayed
+	w.waitStatus(t, id, 60*time.Second, "delivered")
+	r := w.Do("GET", "/v1/admin/sagas?state=delayed", w.admin, nil)
+	assert.NotContains(t, string(r.Body), id)
+}
+
+func TestAnOperatorAbandonsAnExchangeStuckBehindACourierOutage(t *testing.T) {
+	// given a courier that is down and an exchange delayed behind it
+	sim := courier.NewSimulator(courier.SimOptions{Step: 50 * time.Millisecond, ErrorRate: 1})
+	w := start(t, apptest.Options{CourierSim: sim})
+	w.createGift(t, "mug", 10, 1)
+	id := w.acceptN(t, "mug", 1)[0]
+	w.delayedSaga(t, id)
+
+	// when an operator abandons it (between two attempts: while a request is out, 409)
+	var r apptest.Response
+	require.True(t, w.Eventually(30*time.Second, func() bool {
+		r = w.Do("POST", "/v1/admin/sagas/"+id+"/abandon", w.admin, map[string]any{"reason": "courier down for days"})
+		return r.Status != http.StatusConflict
+	}))
 	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
 
-	// then the exchange is delivered
-	w.waitStatus(t, id, 30*time.Second, "delivered")
-	assert.Equal(t, http.StatusNotFound, w.Do("POST", "/v1/admin/sagas/nope/retry", w.admin, nil).Status)
+	// then the exchange fails with the reason, the points come back and the stock is returned
+	x := w.waitStatus(t, id, 30*time.Second, "failed")
+	require.NotNil(t, x.FailureReason)
+	assert.Contains(t, *x.FailureReason, "courier down for days")
+	pos := r.Header.Get("Loyalty-Position")
+	assert.Eventually(t, func() bool { return w.balance(t, "u00", pos) == 1000 }, 10*time.Second, 100*time.Millisecond)
+	assert.Eventually(t, func() bool { return w.stock(t, "mug", pos) == 1 }, 10*time.Second, 100*time.Millisecond)
+	// and it cannot be abandoned twice into a second refund, nor can an unknown saga
+	again := w.Do("POST", "/v1/admin/sagas/"+id+"/abandon", w.admin, nil)
+	assert.Equal(t, http.StatusConflict, again.Status, string(again.Body))
+	assert.Equal(t, http.StatusNotFound, w.Do("POST", "/v1/admin/sagas/nope/abandon", w.admin, nil).Status)
+	assert.Equal(t, 1, w.sagaEvents(t, id)["fulfillment.compensated.v1"])
 }
 
 type sagaRow struct {
 	SagaID    string  `json:"saga_id"`
 	State     string  `json:"state"`
 	Attempts  int     `json:"attempts"`
+	Delayed   bool    `json:"delayed"`
 	LastError *string `json:"last_error"`
 }

@@ -37,7 +37,7 @@ func Register(s *httpapi.Server, d Deps) {
 	s.RegisterError(readmodels.ErrNotFound, http.StatusNotFound, httpapi.CodeNotFound)
 	s.RegisterError(gift.ErrOutOfStock, http.StatusConflict, "out_of_stock")
 	s.RegisterError(points.ErrInsufficientPoints, http.StatusConflict, "insufficient_points")
-	for _, e := range []error{gift.ErrExists, gift.ErrBelowReserved, giftcmd.ErrExchangeAbandoned, fulfillment.ErrNotRetryable} {
+	for _, e := range []error{gift.ErrExists, gift.ErrBelowReserved, giftcmd.ErrExchangeAbandoned, fulfillment.ErrNotRetryable, fulfillment.ErrNotAbandonable} {
 		s.RegisterError(e, http.StatusConflict, httpapi.CodeConflict)
 	}
 	s.RegisterError(giftcmd.ErrInvalidExchange, http.StatusUnprocessableEntity, httpapi.CodeInvalidRequest)
@@ -55,6 +55,7 @@ func Register(s *httpapi.Server, d Deps) {
 	s.Handle(http.MethodGet, "/v1/exchanges/:exchange_id", h.getExchange)
 	s.Handle(http.MethodGet, "/v1/admin/sagas", h.listSagas, httpapi.Roles(auth.RoleAdmin))
 	s.Handle(http.MethodPost, "/v1/admin/sagas/:saga_id/retry", h.retrySaga, httpapi.Roles(auth.RoleAdmin))
+	s.Handle(http.MethodPost, "/v1/admin/sagas/:saga_id/abandon", h.abandonSaga, httpapi.Roles(auth.RoleAdmin))
 }
 
 type handlers struct{ Deps }

@@ -48,3 +48,28 @@ func (h *handlers) retrySaga(c echo.Context) error {
 	h.setPosition(c, res)
 	return c.NoContent(http.StatusAccepted)
 }
+
+func (h *handlers) abandonSaga(c echo.Context) error {
+	id := c.Param("saga_id")
+	if len(id) > 128 {
+		return httpapi.NotFound("no saga %q", id)
+	}
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if c.Request().ContentLength != 0 {
+		if err := httpapi.BindJSON(c, &in); err != nil {
+			return err
+		}
+	}
+	if len(in.Reason) > 255 {
+		return httpapi.NewProblem(http.StatusUnprocessableEntity, httpapi.CodeInvalidRequest, "reason: at most 255 characters")
+	}
+	caller := httpapi.Caller(c)
+	res, err := h.Fulfillment.Abandon(c.Request().Context(), id, caller.Role+":"+caller.Subject, in.Reason)
+	if err != nil {
+		return err
+	}
+	h.setPosition(c, res)
+	return c.NoContent(http.StatusAccepted)
+}

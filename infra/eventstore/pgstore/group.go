@@ -1,0 +1,274 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/loyaltyforge/loyalty/domain/es"
+)
+
+// Group commit. The machine is CPU-bound under load, and a transaction costs PostgreSQL far more
+// than the rows in it (xid, snapshot, commit record, WAL flush, a round trip). So appends do not
+// each take a transaction: at most GroupCommit transactions carry appends at once, and appends
+// arriving while they are busy wait in a queue and go together into the next one (es_append_many,
+// migration 00400), each with its own expected-version check and its own outcome. Under no load
+// an append starts a transaction at once, so grouping adds no latency; under load the groups
+// grow by themselves.
+
+// DefaultGroupCommit is the number of concurrent append transactions of a store.
+const DefaultGroupCommit = 4
+
+// maxGroup bounds one transaction: a long one holds the read horizon back for everyone.
+const maxGroup = 256
+
+type pending struct {
+	ctx      context.Context
+	stream   string
+	expected es.ExpectedVersion
+	ids      []string
+	types    []string
+	data     []string
+	meta     []string
+	done     chan appendOutcome
+}
+
+// budgetMS is how long the append may still land, from the caller's deadline (nil: no bound).
+func budgetMS(ctx context.Context) *int64 {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	ms := max(time.Until(d).Milliseconds(), 0)
+	return &ms
+}
+
+type appendOutcome struct {
+	res es.AppendResult
+	err error
+}
+
+type groupQueue struct {
+	mu      sync.Mutex
+	queue   []*pending
+	running int
+}
+
+func (s *Store) appendGrouped(ctx context.Context, p *pending) (es.AppendResult, error) {
+	g := &s.group
+	g.mu.Lock()
+	g.queue = append(g.queue, p)
+	start := g.running < s.GroupCommit
+	if start {
+		g.running++
+	}
+	g.mu.Unlock()
+	if start {
+		go s.commitLoop()
+	}
+	select {
+	case out := <-p.done:
+		return out.res, out.err
+	case <-ctx.Done():
+		// The append may still land (like a timeout after commit); the caller treats it so.
+		return es.AppendResult{}, ctx.Err()
+	}
+}
+
+// commitLoop runs groups until the queue is empty; at most GroupCommit loops run at once.
+func (s *Store) commitLoop() {
+	g := &s.group
+	for {
+		g.mu.Lock()
+		if len(g.queue) == 0 {
+			g.running--
+			g.mu.Unlock()
+			return
+		}
+		n := min(len(g.queue), maxGroup)
+		batch := make([]*pending, n)
+		copy(batch, g.queue)
+		rest := copy(g.queue, g.queue[n:])
+		clear(g.queue[rest:])
+		g.queue = g.queue[:rest]
+		g.mu.Unlock()
+		s.commitGroup(batch)
+	}
+}
+
+func (s *Store) commitGroup(batch []*pending) {
+	live := batch[:0]
+	for _, p := range batch {
+		if err := p.ctx.Err(); err != nil {
+			p.done <- appendOutcome{err: err} // never started: it cannot land
+			continue
+		}
+		live = append(live, p)
+	}
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		p := live[0]
+		res, err := s.appendOne(p.ctx, p.stream, p.expected, p.ids, p.types, p.data, p.meta)
+		p.done <- appendOutcome{res, err}
+		return
+	}
+	// One lock order for every group: two groups never wait for each other's stream rows in a
+	// cycle. The sort is stable, so two appends to one stream keep their arrival order.
+	sort.SliceStable(live, func(i, j int) bool { return live[i].stream < live[j].stream })
+	// The group is not any one caller's: a caller that gives up must not abort the others.
+	// Each item carries its own caller's deadline instead, checked by the server.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	outs, err := s.appendMany(ctx, live)
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		s.notify()
+		for i, p := range live {
+			p.done <- outs[i]
+		}
+	case errors.As(err, &pgErr):
+		// The server refused the group and rolled it back whole (a duplicate event id, a bad
+		// id, a deadlock on event ids): nothing of it landed, so each append runs alone and
+		// gets its own answer.
+		for _, p := range live {
+			res, err := s.appendOne(p.ctx, p.stream, p.expected, p.ids, p.types, p.data, p.meta)
+			p.done <- appendOutcome{res, err}
+		}
+	default:
+		// The connection failed: the group may or may not have committed, like any append
+		// whose answer was lost. Each caller gets the error and decides as it would alone.
+		for _, p := range live {
+			p.done <- appendOutcome{err: mapError(p.stream, p.expected, err)}
+		}
+	}
+}
+
+func (s *Store) appendMany(ctx context.Context, live []*pending) ([]appendOutcome, error) {
+	var total int
+	for _, p := range live {
+		total += len(p.ids)
+	}
+	streams := make([]string, len(live))
+	expected := make([]int64, len(live))
+	counts := make([]int32, len(live))
+	budgets := make([]*int64, len(live))
+	ids := make([]string, 0, total)
+	types := make([]string, 0, total)
+	data := make([]string, 0, total)
+	meta := make([]string, 0, total)
+	for i, p := range live {
+		streams[i], expected[i], counts[i], budgets[i] = p.stream, int64(p.expected), int32(len(p.ids)), budgetMS(p.ctx)
+		ids = append(ids, p.ids...)
+		types = append(types, p.types...)
+		data = append(data, p.data...)
+		meta = append(meta, p.meta...)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT item, status, next_version, actual, tx, last_position
+		FROM es_append_many($1, $2, $3, $4::uuid[], $5, $6::jsonb[], $7::jsonb[], $8)`,
+		streams, expected, counts, ids, types, data, meta, budgets)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	outs := make([]appendOutcome, len(live))
+	seen := 0
+	for rows.Next() {
+		var (
+			item       int32
+			status     string
+			next, act  *int64
+			tx         *string
+			lastPosPtr *int64
+		)
+		if err := rows.Scan(&item, &status, &next, &act, &tx, &lastPosPtr); err != nil {
+			return nil, err
+		}
+		k := int(item) - 1
+		if k < 0 || k >= len(live) {
+			return nil, errors.New("pgstore: es_append_many answered an unknown item")
+		}
+		p := live[k]
+		seen++
+		switch status {
+		case "expired":
+			outs[k] = appendOutcome{err: fmt.Errorf("pgstore: append to %s not written: its deadline passed while it waited: %w",
+				p.stream, context.DeadlineExceeded)}
+			continue
+		case "conflict":
+			actual := int64(0)
+			if act != nil {
+				actual = *act
+			}
+			outs[k] = appendOutcome{err: &es.ConflictError{Stream: p.stream, Expected: p.expected, Actual: actual}}
+			continue
+		}
+		txID, _ := strconv.ParseUint(*tx, 10, 64)
+		outs[k] = appendOutcome{res: es.AppendResult{NextVersion: *next,
+			Position: es.Position{Commit: txID, Prepare: uint64(*lastPosPtr)}}}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if seen != len(live) {
+		return nil, errors.New("pgstore: es_append_many answered fewer items than it was given")
+	}
+	return outs, nil
+}
+
+// Every subscriber (each projection, the relay) asks for the read horizon before each read, and
+// under load they all wake on every append. A horizon only moves forward, so one computed a few
+// milliseconds ago is still safe to read below (it may only hold a reader back slightly): readers
+// share one computation per horizonReuse instead of each scanning pg_stat_activity.
+const horizonReuse = 5 * time.Millisecond
+
+type sharedHorizon struct {
+	mu      sync.Mutex
+	value   string
+	at      time.Time
+	pending chan struct{} // closed when the computation in flight ends
+	err     error
+}
+
+func (s *Store) horizonShared(ctx context.Context) (string, error) {
+	h := &s.shared
+	for {
+		h.mu.Lock()
+		if h.value != "" && time.Since(h.at) < horizonReuse {
+			v := h.value
+			h.mu.Unlock()
+			return v, nil
+		}
+		if h.pending == nil {
+			done := make(chan struct{})
+			h.pending = done
+			h.mu.Unlock()
+			started := time.Now()
+			v, err := s.readHorizon(ctx)
+			h.mu.Lock()
+			if err == nil {
+				h.value, h.at = v, started
+			}
+			h.err = err
+			h.pending = nil
+			close(done)
+			h.mu.Unlock()
+			return v, err
+		}
+		wait := h.pending
+		h.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,273 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// keyStore writes Idempotency-Key claims and answers in groups: requests that claim or complete
+// a key while another group is being written go together into the next statement, so under load
+// a keyed request costs a fraction of a commit instead of two. Each request still waits for its
+// own row to be durable before it goes on, which keeps the contract: once a client has an
+// answer, a retry replays it.
+type keyStore struct {
+	pool *pgxpool.Pool
+
+	claims    groupRunner[claimReq]
+	completes groupRunner[completeReq]
+
+	// Keys claimed by requests of this process that are still running or whose answer is still
+	// to be stored: their heartbeat keeps other processes from taking them over.
+	liveMu sync.Mutex
+	live   map[string]int // owner token -> references
+	beat   bool           // a heartbeat loop runs
+}
+
+// Heartbeats: a running request's claim is refreshed every heartbeatEvery; a claim not refreshed
+// for abandonedAfter belongs to a process that died and may be taken over by a retry.
+// Variables, not constants, so tests can shorten them.
+var (
+	heartbeatEvery = 5 * time.Second
+	abandonedAfter = 30 * time.Second
+)
+
+func newKeyStore(pool *pgxpool.Pool) *keyStore {
+	k := &keyStore{pool: pool, live: map[string]int{}}
+	k.claims = groupRunner[claimReq]{parallel: 2, run: k.claimGroup}
+	k.completes = groupRunner[completeReq]{parallel: 2, run: k.completeGroup}
+	return k
+}
+
+type claimReq struct {
+	sub, key, owner string
+	hash            []byte
+	claimed         bool
+}
+
+type completeReq struct {
+	sub, key, owner string
+	status          int
+	headers         []byte
+	body            []byte
+}
+
+// claim inserts the key for owner, or takes over an abandoned claim of the same request.
+func (k *keyStore) claim(ctx context.Context, sub, key, owner string, hash []byte) (bool, error) {
+	r := &claimReq{sub: sub, key: key, owner: owner, hash: hash}
+	if err := k.claims.do(ctx, r); err != nil {
+		return false, err
+	}
+	return r.claimed, nil
+}
+
+func (k *keyStore) claimGroup(ctx context.Context, reqs []*claimReq) error {
+	// One statement may not touch a row twice: a second claim of one key in the same group
+	// loses, as it would have one statement later.
+	type id struct{ sub, key string }
+	first := map[id]bool{}
+	var subs, keys, owners []string
+	var hashes [][]byte
+	for _, r := range reqs {
+		if first[id{r.sub, r.key}] {
+			continue
+		}
+		first[id{r.sub, r.key}] = true
+		subs, keys, owners, hashes = append(subs, r.sub), append(keys, r.key), append(owners, r.owner), append(hashes, r.hash)
+	}
+	rows, err := k.pool.Query(ctx, `
+		INSERT INTO http_idempotency_keys AS k (subject, key, request_hash, owner)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::uuid[])
+		ON CONFLICT (subject, key) DO UPDATE
+		SET started_at = now(), heartbeat_at = now(), owner = excluded.owner
+		WHERE k.status IS NULL AND k.request_hash = excluded.request_hash
+		  AND k.heartbeat_at < now() - make_interval(secs => $5)
+		RETURNING owner::text`, subs, keys, hashes, owners, abandonedAfter.Seconds())
+	if err != nil {
+		return err
+	}
+	won := map[string]bool{}
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			rows.Close()
+			return err
+		}
+		won[o] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		r.claimed = won[r.owner]
+	}
+	return nil
+}
+
+// complete stores the answer of owner's request.
+func (k *keyStore) complete(ctx context.Context, r *completeReq) error {
+	return k.completes.do(ctx, r)
+}
+
+func (k *keyStore) completeGroup(ctx context.Context, reqs []*completeReq) error {
+	subs, keys, owners := make([]string, len(reqs)), make([]string, len(reqs)), make([]string, len(reqs))
+	statuses := make([]int32, len(reqs))
+	headers, bodies := make([]string, len(reqs)), make([][]byte, len(reqs))
+	for i, r := range reqs {
+		subs[i], keys[i], owners[i], statuses[i], headers[i], bodies[i] = r.sub, r.key, r.owner, int32(r.status), string(r.headers), r.body
+	}
+	_, err := k.pool.Exec(ctx, `
+		UPDATE http_idempotency_keys k
+		SET status = u.status, headers = u.headers, body = u.body, completed_at = now()
+		FROM unnest($1::text[], $2::text[], $3::uuid[], $4::int[], $5::jsonb[], $6::bytea[])
+		     AS u(subject, key, owner, status, headers, body)
+		WHERE k.subject = u.subject AND k.key = u.key AND k.owner = u.owner`,
+		subs, keys, owners, statuses, headers, bodies)
+	return err
+}
+
+// free deletes owner's claim so that a retry runs the command (the request answered 5xx).
+func (k *keyStore) free(ctx context.Context, sub, key, owner string) error {
+	_, err := k.pool.Exec(ctx, `DELETE FROM http_idempotency_keys
+		WHERE subject = $1 AND key = $2 AND owner = $3 AND status IS NULL`, sub, key, owner)
+	return err
+}
+
+// hold keeps owner's claim alive until release is called.
+func (k *keyStore) hold(owner string) {
+	k.liveMu.Lock()
+	defer k.liveMu.Unlock()
+	k.live[owner]++
+	if !k.beat {
+		k.beat = true
+		go k.heartbeat()
+	}
+}
+
+func (k *keyStore) release(owner string) {
+	k.liveMu.Lock()
+	defer k.liveMu.Unlock()
+	if k.live[owner]--; k.live[owner] <= 0 {
+		delete(k.live, owner)
+	}
+}
+
+// heartbeat refreshes the live claims of this process in one statement per period, and stops
+// when none is left.
+func (k *keyStore) heartbeat() {
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for range t.C {
+		k.liveMu.Lock()
+		if len(k.live) == 0 {
+			k.beat = false
+			k.liveMu.Unlock()
+			return
+		}
+		owners := make([]string, 0, len(k.live))
+		for o := range k.live {
+			owners = append(owners, o)
+		}
+		k.liveMu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), heartbeatEvery)
+		// A failed beat is retried next period; a claim survives abandonedAfter of them.
+		_, _ = k.pool.Exec(ctx, `UPDATE http_idempotency_keys SET heartbeat_at = now()
+			WHERE owner = ANY($1::uuid[]) AND status IS NULL`, owners)
+		cancel()
+	}
+}
+
+// groupRunner runs requests in groups: at most parallel groups at once, and requests arriving
+// meanwhile wait and go into the next group. Under no load a request runs at once, alone.
+type groupRunner[R any] struct {
+	parallel int
+	run      func(ctx context.Context, reqs []*R) error
+
+	mu      sync.Mutex
+	queue   []*groupItem[R]
+	running int
+}
+
+type groupItem[R any] struct {
+	req  *R
+	ctx  context.Context
+	done chan error
+}
+
+const maxKeyGroup = 256
+
+func (g *groupRunner[R]) do(ctx context.Context, r *R) error {
+	it := &groupItem[R]{req: r, ctx: ctx, done: make(chan error, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, it)
+	start := g.running < g.parallel
+	if start {
+		g.running++
+	}
+	g.mu.Unlock()
+	if start {
+		go g.loop()
+	}
+	select {
+	case err := <-it.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *groupRunner[R]) loop() {
+	for {
+		g.mu.Lock()
+		if len(g.queue) == 0 {
+			g.running--
+			g.mu.Unlock()
+			return
+		}
+		n := min(len(g.queue), maxKeyGroup)
+		items := make([]*groupItem[R], n)
+		copy(items, g.queue)
+		rest := copy(g.queue, g.queue[n:])
+		clear(g.queue[rest:])
+		g.queue = g.queue[:rest]
+		g.mu.Unlock()
+		g.runGroup(items)
+	}
+}
+
+func (g *groupRunner[R]) runGroup(items []*groupItem[R]) {
+	live := items[:0]
+	for _, it := range items {
+		if err := it.ctx.Err(); err != nil {
+			it.done <- err
+			continue
+		}
+		live = append(live, it)
+	}
+	if len(live) == 0 {
+		return
+	}
+	reqs := make([]*R, len(live))
+	for i, it := range live {
+		reqs[i] = it.req
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := g.run(ctx, reqs)
+	var pgErr *pgconn.PgError
+	if err != nil && len(live) > 1 && errors.As(err, &pgErr) {
+		// The server refused the group (one bad row): each request alone gets its own answer.
+		for _, it := range live {
+			it.done <- g.run(ctx, []*R{it.req})
+		}
+		return
+	}
+	for _, it := range live {
+		it.done <- err
+	}
+}
