@@ -3,7 +3,7 @@ GO ?= go
 TEST_TIMEOUT ?= 25m
 PKGS := ./...
 
-.PHONY: run test build vet fmt-check bench fuzz postgres tools
+.PHONY: run test build vet fmt-check bench bench-http fuzz postgres tools
 
 run: postgres
 	$(GO) run ./cmd/loyaltyd
@@ -27,6 +27,15 @@ test: postgres fmt-check vet
 # Benchmarks are measured, never asserted: figures go into notes as ratios against a baseline.
 bench: postgres
 	$(GO) test -run '^$$' -bench . -benchtime 2x $(PKGS)
+
+# loyaltyd over real HTTP against the plain-SQL baseline on the same PostgreSQL, same clients.
+# make bench-http SCENARIOS='earn claim' CLIENTS=16 DURATION=5s BENCH_FLAGS=--json
+SCENARIOS ?= all
+CLIENTS ?= 64
+DURATION ?= 10s
+bench-http: postgres
+	$(GO) build -o bin/ ./cmd/loyaltyd ./cmd/loyaltyctl
+	./scripts/bench-http.sh $(SCENARIOS) --clients $(CLIENTS) --duration $(DURATION) $(BENCH_FLAGS)
 
 # Short fuzzing runs of the decoders and the quote arithmetic.
 fuzz:

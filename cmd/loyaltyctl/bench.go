@@ -16,8 +16,9 @@ import (
 )
 
 func benchCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "bench", Short: "Benchmarks on synthetic history"}
+	cmd := &cobra.Command{Use: "bench", Short: "Benchmarks: rebuild on synthetic history, HTTP against the plain-SQL baseline"}
 	cmd.AddCommand(benchRebuildCmd())
+	cmd.AddCommand(benchHTTPCmd())
 	return cmd
 }
 

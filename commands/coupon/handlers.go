@@ -33,9 +33,12 @@ type Options struct {
 	// ChunkHold is how long an issuance chunk's reservation is kept (default 1h); issuance holds are
 	// resolved by reprocessing the chunk, never by the claim sweeper.
 	ChunkHold time.Duration
-	// Parallel is how many wallets one issuance chunk writes at once (default 16).
+	// Parallel is how many wallets one issuance chunk writes at once without Wallets (default 16).
 	Parallel int
-	Logger   *slog.Logger
+	// Wallets, when set, writes an issuance chunk's wallets in one transaction instead of one
+	// append per user (the PostgreSQL store's fast path).
+	Wallets WalletBatch
+	Logger  *slog.Logger
 }
 
 // Handlers runs the coupon commands.

@@ -14,6 +14,7 @@ import (
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
 	"github.com/loyaltyforge/loyalty/infra/eventtypes"
+	"github.com/loyaltyforge/loyalty/infra/issuance"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 )
 
@@ -35,14 +36,29 @@ func newEnvB(b *testing.B) *env { return newEnvTB(b, clients+8) }
 
 func newEnv(t *testing.T) *env { return newEnvTB(t, 48) }
 
+// newEnvTB wires the handlers as the app does on PostgreSQL: issuance writes wallets through
+// the production adapter's WalletBatch.
 func newEnvTB(t testing.TB, conns int32) *env {
 	t.Helper()
 	pool := pgtest.New(t, conns)
+	return newEnvOn(pool, couponcmd.Options{Wallets: issuance.Wallets{Pool: pool}})
+}
+
+// newEnvPerUser leaves WalletBatch out, as the app does on a store other than PostgreSQL: one
+// wallet append per user.
+func newEnvPerUser(t *testing.T) *env {
+	t.Helper()
+	return newEnvOn(pgtest.New(t, 48), couponcmd.Options{})
+}
+
+func newEnvOn(pool *pgxpool.Pool, opts couponcmd.Options) *env {
 	codec := eventtypes.Codec()
 	c := es.NewManualClock(t0)
 	store := pgstore.New(pool)
-	return &env{h: couponcmd.New(store, codec, c, couponcmd.Options{}), store: store, codec: codec, clock: c, pool: pool}
+	return &env{h: couponcmd.New(store, codec, c, opts), store: store, codec: codec, clock: c, pool: pool}
 }
+
+func (e *env) listings() issuance.Listings { return issuance.Listings{Pool: e.pool} }
 
 func spec(total int64, limit int) coupon.BatchSpec {
 	days := 7
@@ -82,36 +98,4 @@ func (e *env) wallet(t *testing.T, user string) *coupon.Wallet {
 		w.Apply(ev)
 	}
 	return w
-}
-
-// listings is the FirstListings of migration 00200, as the app wires it.
-type listings struct{ pool *pgxpool.Pool }
-
-func (l listings) Keep(ctx context.Context, jobID string, ids []string) ([]string, error) {
-	rows, err := l.pool.Query(ctx, `INSERT INTO coupon_issuance_listings (job_id, user_id)
-		SELECT $1, u FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING RETURNING user_id`, jobID, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	fresh := map[string]bool{}
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			return nil, err
-		}
-		fresh[u] = true
-	}
-	var out []string
-	for _, u := range ids {
-		if fresh[u] {
-			out = append(out, u)
-		}
-	}
-	return out, rows.Err()
-}
-
-func (l listings) Forget(ctx context.Context, jobID string) error {
-	_, err := l.pool.Exec(ctx, `DELETE FROM coupon_issuance_listings WHERE job_id = $1`, jobID)
-	return err
 }

@@ -161,6 +161,9 @@ func (h *Handlers) planChunk(ctx context.Context, q coupon.ChunkQueued, now time
 // this job's coupon afterwards; refused those the wallet turned away (per-user limit).
 func (h *Handlers) serveChunk(ctx context.Context, q coupon.ChunkQueued, plan chunkPlan, now time.Time,
 	meta es.Metadata) (issued, refused []string, err error) {
+	if h.opts.Wallets != nil {
+		return h.serveChunkBatched(ctx, q, plan, now, meta)
+	}
 	from, until := plan.spec.ValidityFor(now)
 	var (
 		mu       sync.Mutex

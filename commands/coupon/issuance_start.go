@@ -13,6 +13,10 @@ import (
 // ChunkSize is how many user-id lines one coupon.ChunkQueued event carries at most.
 const ChunkSize = 1000
 
+// uploadAhead is how many chunks of an upload have their listings kept while an earlier one is
+// appended: the upload is a chain of round trips, and overlapping them is most of its speed.
+const uploadAhead = 2
+
 // FirstListings remembers which users a job's file has listed already, so a duplicate line is
 // recognised however far from the first it is, without holding the file in memory.
 type FirstListings interface {
@@ -61,8 +65,45 @@ func (h *Handlers) StartIssuance(ctx context.Context, cmd StartIssuance, seen Fi
 	}
 	last := res.Position
 
+	// The listings of the next chunks are kept while earlier chunks are appended: up to
+	// uploadAhead chunks are in flight, and they are appended in file order, so the chunks of the
+	// log are always 0..n-1 whatever fails. Which of two lines of a user counts as the first may
+	// then depend on timing; that each user is listed once does not.
+	type pending struct {
+		lines int
+		done  chan struct{}
+		q     coupon.ChunkQueued
+		err   error
+	}
+	var (
+		inFlight []*pending
+		failed   error
+	)
+	flush := func(p *pending) {
+		<-p.done
+		if failed != nil {
+			return
+		}
+		if p.err != nil {
+			failed = p.err
+			return
+		}
+		data, err := h.codec.EncodeAll([]es.Event{p.q}, cmd.Meta)
+		if err != nil {
+			failed = err
+			return
+		}
+		res, err := h.store.Append(ctx, coupon.ChunkStream(cmd.JobID, p.q.Chunk), es.NoStream, data)
+		if err != nil {
+			failed = err
+			return
+		}
+		last = res
+		out.Chunks++
+		out.Total += int64(p.lines)
+	}
 	var readErr error
-	for readErr == nil {
+	for n := 0; readErr == nil && failed == nil; n++ {
 		var lines []string
 		for len(lines) < ChunkSize {
 			line, err := cmd.Next()
@@ -79,21 +120,22 @@ func (h *Handlers) StartIssuance(ctx context.Context, cmd StartIssuance, seen Fi
 		if len(lines) == 0 {
 			break
 		}
-		q, err := h.chunkOf(ctx, cmd, out.Chunks, lines, seen)
-		if err != nil {
-			return out, last, err
+		p := &pending{lines: len(lines), done: make(chan struct{})}
+		go func() {
+			defer close(p.done)
+			p.q, p.err = h.chunkOf(ctx, cmd, n, lines, seen)
+		}()
+		inFlight = append(inFlight, p)
+		if len(inFlight) > uploadAhead {
+			flush(inFlight[0])
+			inFlight = inFlight[1:]
 		}
-		data, err := h.codec.EncodeAll([]es.Event{q}, cmd.Meta)
-		if err != nil {
-			return out, last, err
-		}
-		res, err := h.store.Append(ctx, coupon.ChunkStream(cmd.JobID, q.Chunk), es.NoStream, data)
-		if err != nil {
-			return out, last, err
-		}
-		last = res
-		out.Chunks++
-		out.Total += int64(len(lines))
+	}
+	for _, p := range inFlight {
+		flush(p)
+	}
+	if failed != nil {
+		return out, last, failed
 	}
 	truncated := readErr != nil && !errors.Is(readErr, io.EOF)
 	// Closing must happen even when the client went away mid-upload: the chunks already queued

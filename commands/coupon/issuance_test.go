@@ -2,8 +2,10 @@ package coupon_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 
@@ -26,22 +28,46 @@ func lines(ids []string) func() (string, error) {
 	}
 }
 
+// TestIssuanceServesEachListedUserOnceWhateverRunsAgain runs on both wallet paths: the
+// PostgreSQL WalletBatch the app wires, and one append per user (other stores).
 func TestIssuanceServesEachListedUserOnceWhateverRunsAgain(t *testing.T) {
-	e := newEnv(t)
+	t.Run("wallet batch", func(t *testing.T) { servesEachListedUserOnce(t, newEnv(t)) })
+	t.Run("per user", func(t *testing.T) { servesEachListedUserOnce(t, newEnvPerUser(t)) })
+}
+
+// spreadFile lists users u0..u{distinct-1} once each, and after every 20th of them repeats the
+// user listed about a chunk away (before or after), so every repeat is in a different chunk
+// than the user's other line: only the dedupe across chunks can recognise it.
+func spreadFile(distinct, repeats int) []string {
+	var file []string
+	for i := range distinct {
+		file = append(file, fmt.Sprintf("u%d", i))
+		if k := i / 20; i%20 == 19 && k < repeats {
+			file = append(file, fmt.Sprintf("u%d", (i+distinct/2)%distinct))
+		}
+	}
+	return file
+}
+
+func servesEachListedUserOnce(t *testing.T, e *env) {
 	e.createBatch(t, "bulk", spec(1500, 1))
 	ctx := context.Background()
-	// Given 2000 distinct users, 100 of them listed twice, one line that is no user id, and supply
-	// for 1500: the first chunk is covered whole, the second only in part.
-	var file []string
-	for i := range 2000 {
-		file = append(file, fmt.Sprintf("u%d", i))
+	// Given 2000 distinct users, 100 of them listed twice in different chunks, one line that is
+	// no user id, and supply for 1500: the first chunk is covered whole, the second only in part.
+	file := append(spreadFile(2000, 100), "not an id!")
+	first := map[string]int{}
+	crossing := 0
+	for line, u := range file {
+		if at, ok := first[u]; ok {
+			require.NotEqual(t, at/couponcmd.ChunkSize, line/couponcmd.ChunkSize, "%s repeats within a chunk", u)
+			crossing++
+		} else {
+			first[u] = line
+		}
 	}
-	for i := range 100 {
-		file = append(file, fmt.Sprintf("u%d", i*7))
-	}
-	file = append(file, "not an id!")
+	require.Equal(t, 100, crossing)
 
-	job, _, err := e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job1", BatchID: "bulk", Next: lines(file)}, listings{e.pool})
+	job, _, err := e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job1", BatchID: "bulk", Next: lines(file)}, e.listings())
 	require.NoError(t, err)
 	require.Equal(t, int64(len(file)), job.Total)
 	require.Equal(t, 3, job.Chunks)
@@ -93,4 +119,116 @@ func replayJob(t *testing.T, e *env, jobID string) *couponcmd.Job {
 		j.Apply(ev)
 	}
 	return j
+}
+
+// TestIssuanceBesideClaimsGivesEachMemberOneCoupon issues a batch with a limit of one per member
+// to members who claimed before and to members claiming while the chunks are served: the
+// wallet's limit decides, whichever write comes second is refused, and the supply and the job's
+// counts agree with the wallets. Runs on both wallet paths.
+func TestIssuanceBesideClaimsGivesEachMemberOneCoupon(t *testing.T) {
+	t.Run("wallet batch", func(t *testing.T) { besideClaims(t, newEnv(t)) })
+	t.Run("per user", func(t *testing.T) { besideClaims(t, newEnvPerUser(t)) })
+}
+
+func besideClaims(t *testing.T, e *env) {
+	ctx := context.Background()
+	e.createBatch(t, "bulk", spec(5000, 1))
+	var file []string
+	for i := range 2000 {
+		file = append(file, fmt.Sprintf("u%d", i))
+	}
+	claim := func(u string) {
+		_, _, err := e.h.Claim(ctx, couponcmd.ClaimCoupon{BatchID: "bulk", UserID: u})
+		if err != nil {
+			assert.ErrorIs(t, err, coupon.ErrClaimLimitReached, u)
+		}
+	}
+	for i := range 200 {
+		claim(fmt.Sprintf("u%d", i*10)) // in both chunks
+	}
+	job, _, err := e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job1", BatchID: "bulk", Next: lines(file)}, e.listings())
+	require.NoError(t, err)
+
+	var wg sync.WaitGroup
+	for n := range job.Chunks {
+		q, err := e.h.LoadChunk(ctx, "job1", n)
+		require.NoError(t, err)
+		wg.Go(func() { assert.NoError(t, e.h.ProcessChunk(ctx, q, es.Metadata{})) })
+	}
+	for i := range 300 { // members of both chunks claiming while they are served
+		wg.Go(func() { claim(fmt.Sprintf("u%d", i*6+1)) })
+	}
+	wg.Wait()
+
+	var fromJob, claimed int64
+	for i := range 2000 {
+		cs := e.wallet(t, fmt.Sprintf("u%d", i)).Coupons("")
+		require.Len(t, cs, 1, "u%d", i)
+		if cs[0].Source == coupon.SourceIssuance {
+			fromJob++
+		} else {
+			claimed++
+		}
+	}
+	j := replayJob(t, e, "job1")
+	require.True(t, j.Completed())
+	issued, skipped, failed := j.Counts()
+	assert.Equal(t, fromJob, issued)
+	assert.Zero(t, skipped)
+	assert.Equal(t, 2000-fromJob, failed, "refused by the wallet's limit")
+	assert.GreaterOrEqual(t, claimed, int64(200))
+	b := e.batch(t, "bulk")
+	assert.Equal(t, fromJob+claimed, b.Supply().Committed())
+	assert.Zero(t, b.Supply().Reserved())
+}
+
+type failingListings struct {
+	couponcmd.FirstListings
+	on string // a Keep that lists this user fails
+}
+
+func (l failingListings) Keep(ctx context.Context, jobID string, ids []string) ([]string, error) {
+	if slices.Contains(ids, l.on) {
+		return nil, errors.New("listings down")
+	}
+	return l.FirstListings.Keep(ctx, jobID, ids)
+}
+
+// TestIssuanceUploadThatFailsLeavesItsChunksInOrder: the upload keeps several chunks' listings at
+// once, but a failure must leave the log with chunks 0..n-1 and nothing after, so the job can
+// be closed over them.
+func TestIssuanceUploadThatFailsLeavesItsChunksInOrder(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.createBatch(t, "bulk", spec(10000, 1))
+	var file []string
+	for i := range 6500 {
+		file = append(file, fmt.Sprintf("u%d", i))
+	}
+	job, _, err := e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job1", BatchID: "bulk", Next: lines(file)},
+		failingListings{e.listings(), "u2500"})
+	require.ErrorContains(t, err, "listings down")
+	assert.Equal(t, 2, job.Chunks)
+	assert.Equal(t, int64(2000), job.Total)
+	for n := range 7 {
+		recs, err := e.store.ReadStream(ctx, coupon.ChunkStream("job1", n), 1, 10)
+		require.NoError(t, err)
+		assert.Equal(t, n < 2, len(recs) == 1, "chunk %d", n)
+	}
+
+	// A read error instead closes the job over what was read, the last short chunk included.
+	readErr := errors.New("client went away")
+	next := lines(file[:2500])
+	job, _, err = e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job2", BatchID: "bulk", Next: func() (string, error) {
+		s, err := next()
+		if errors.Is(err, io.EOF) {
+			return "", readErr
+		}
+		return s, err
+	}}, e.listings())
+	require.ErrorIs(t, err, readErr)
+	assert.Equal(t, 3, job.Chunks)
+	assert.Equal(t, int64(2500), job.Total)
+	j := replayJob(t, e, "job2")
+	assert.True(t, j.Queued())
 }

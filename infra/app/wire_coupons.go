@@ -5,14 +5,14 @@ import (
 	"errors"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/infra/bus"
+	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
 	"github.com/loyaltyforge/loyalty/infra/httpapi"
 	"github.com/loyaltyforge/loyalty/infra/httpapi/couponapi"
+	"github.com/loyaltyforge/loyalty/infra/issuance"
 	couponproj "github.com/loyaltyforge/loyalty/projections/coupon"
 	couponrm "github.com/loyaltyforge/loyalty/readmodels/coupon"
 )
@@ -21,11 +21,16 @@ import (
 // the projector, the HTTP routes, the issuance consumer (chunks relayed through NATS) and the
 // scheduler tasks: the claim sweeper, coupon expiry and the re-drive of stalled chunks.
 func (a *App) wireCoupons() error {
-	cmds := couponcmd.New(a.Store, a.Codec, a.Clock, couponcmd.Options{Logger: a.Log})
+	opts := couponcmd.Options{Logger: a.Log}
+	if ps, ok := a.Store.(*pgstore.Store); ok {
+		// Issuance writes a chunk's wallets in one transaction beside the store, in its tables.
+		opts.Wallets = issuance.Wallets{Pool: ps.Pool()}
+	}
+	cmds := couponcmd.New(a.Store, a.Codec, a.Clock, opts)
 	reader := couponrm.Reader{DB: a.ReadDB, Store: a.Store, Codec: a.Codec}
 	a.AddProjector(couponproj.New(a.Codec))
 	couponapi.Register(a.HTTP, couponapi.Deps{
-		Commands: cmds, Reader: reader, Listings: pgListings{a.Pool}, Clock: a.Clock, Public: a.Store.Public,
+		Commands: cmds, Reader: reader, Listings: issuance.Listings{Pool: a.Pool}, Clock: a.Clock, Public: a.Store.Public,
 		ClaimLimits: httpapi.ClaimLimits(a.Cfg),
 	})
 
@@ -129,42 +134,4 @@ func issueChunk(ctx context.Context, codec *es.Codec, cmds *couponcmd.Handlers, 
 func taskMeta(task string) es.Metadata {
 	id := es.NewID()
 	return es.Metadata{CorrelationID: id, CausationID: id, Actor: task}
-}
-
-// pgListings keeps the users an issuance upload has listed (migration 00200).
-type pgListings struct{ pool *pgxpool.Pool }
-
-func (l pgListings) Keep(ctx context.Context, jobID string, ids []string) ([]string, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	rows, err := l.pool.Query(ctx, `INSERT INTO coupon_issuance_listings (job_id, user_id)
-		SELECT $1, u FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING RETURNING user_id`, jobID, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	fresh := make(map[string]bool, len(ids))
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			return nil, err
-		}
-		fresh[u] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(fresh))
-	for _, u := range ids {
-		if fresh[u] {
-			out = append(out, u)
-		}
-	}
-	return out, nil
-}
-
-func (l pgListings) Forget(ctx context.Context, jobID string) error {
-	_, err := l.pool.Exec(ctx, `DELETE FROM coupon_issuance_listings WHERE job_id = $1`, jobID)
-	return err
 }

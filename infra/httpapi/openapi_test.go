@@ -63,6 +63,7 @@ func TestDocumentCoversTheContract(t *testing.T) {
 		"POST /v1/admin/projections/{name}/rebuild",
 		"GET /v1/admin/sagas",
 		"POST /v1/admin/sagas/{saga_id}/retry",
+		"POST /v1/admin/sagas/{saga_id}/abandon",
 	}
 	ops, err := httpapi.DocumentedOperations()
 	require.NoError(t, err)

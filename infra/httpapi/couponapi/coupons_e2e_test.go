@@ -205,44 +205,6 @@ func assertOneCouponEach(t *testing.T, ta *apptest.TestApp, batchID string, user
 	assert.Equal(t, 1, most)
 }
 
-func TestIssuanceJobSurvivesAConsumerKilledMidJob(t *testing.T) {
-	if testing.Short() {
-		t.Skip("issues 19,000 coupons")
-	}
-	db := apptestDB(t)
-	dir := t.TempDir()
-	sameStore := func(c *configT) { c.DatabaseURL, c.DataDir = db, dir }
-	const distinct, dups = 19000, 1000 // 20,000 lines, 5% of them repeats
-
-	var jobID string
-	t.Run("until killed", func(t *testing.T) {
-		ta := apptest.Start(t, apptest.Options{Configure: sameStore})
-		admin := ta.Token("root", "admin")
-		require.Equal(t, http.StatusCreated, ta.Do("POST", "/v1/coupon-batches", admin, batchBody("bulk", 50000, 1)).Status)
-		r := ta.Do("POST", "/v1/coupon-batches/bulk/issuances", admin, csvOf(distinct, dups), "Content-Type", "text/csv")
-		require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
-		jobID = r.Map(t)["job_id"].(string)
-		start := time.Now()
-		j := waitJob(t, ta, admin, jobID, 60*time.Second, func(j map[string]any) bool { return j["issued"].(float64) > 0 })
-		t.Logf("first chunk done after %v: %v", time.Since(start), j)
-		if j["status"] == "completed" {
-			t.Log("the job finished before the kill; the restart has nothing left to do")
-		}
-	}) // the process stops here, chunks in flight
-	require.NotEmpty(t, jobID)
-
-	ta := apptest.Start(t, apptest.Options{Configure: sameStore})
-	admin := ta.Token("root", "admin")
-	start := time.Now()
-	j := waitJob(t, ta, admin, jobID, 120*time.Second, func(j map[string]any) bool { return j["status"] == "completed" })
-	t.Logf("completed %v after the restart", time.Since(start))
-	assert.EqualValues(t, distinct+dups, j["total"])
-	assert.EqualValues(t, distinct, j["issued"])
-	assert.EqualValues(t, dups, j["skipped"])
-	assert.EqualValues(t, 0, j["failed"])
-	assertOneCouponEach(t, ta, "bulk", distinct)
-}
-
 func TestIssuanceChunksLostByNATSAreSentAgainFromTheLog(t *testing.T) {
 	db := apptestDB(t)
 	var jobID string

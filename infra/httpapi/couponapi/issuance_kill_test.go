@@ -1,0 +1,255 @@
+package couponapi_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
+	"github.com/loyaltyforge/loyalty/infra/auth"
+)
+
+// loyaltyd is a real loyaltyd process of the test: its own database, HTTP port and data dir
+// (where its embedded NATS keeps JetStream).
+type loyaltyd struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	base   string
+	exited chan error
+}
+
+const killTestSecret = "issuance-kill-test-secret-0123456789"
+
+// buildLoyaltyd builds the binary the way `make build` does.
+func buildLoyaltyd(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "loyaltyd")
+	build := exec.Command("go", "build", "-o", bin, "github.com/loyaltyforge/loyalty/cmd/loyaltyd")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run())
+	return bin
+}
+
+func startLoyaltyd(t *testing.T, bin, dsn, dataDir string) *loyaltyd {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(),
+		"LOYALTY_HTTP_ADDR="+addr,
+		"LOYALTY_DATABASE_URL="+dsn,
+		"LOYALTY_DATA_DIR="+dataDir,
+		"LOYALTY_JWT_SECRET="+killTestSecret,
+		"LOYALTY_NATS_URL=", "LOYALTY_COURIER_URL=",
+		"LOYALTY_SCHEDULER_INTERVAL=200ms",
+		"LOYALTY_DB_MAX_CONNS=12",
+		"LOYALTY_LOG_FORMAT=json",
+	)
+	logs, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	p := &loyaltyd{t: t, cmd: cmd, base: "http://" + addr, exited: make(chan error, 1)}
+	go func() {
+		// Keep only warnings and errors: the process's log is the first thing to read on a failure.
+		sc := bufio.NewScanner(logs)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if line := sc.Text(); strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`) {
+				t.Log("loyaltyd: " + line)
+			}
+		}
+		p.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(p.base + "/readyz"); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("loyaltyd: /readyz did not answer 200 within a minute")
+	return nil
+}
+
+func (p *loyaltyd) kill() {
+	p.t.Helper()
+	require.NoError(p.t, p.cmd.Process.Signal(syscall.SIGKILL))
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		p.t.Fatal("loyaltyd did not die of SIGKILL")
+	}
+}
+
+func (p *loyaltyd) do(method, path, contentType string, body []byte) (int, map[string]any) {
+	p.t.Helper()
+	tok, err := auth.Mint([]byte(killTestSecret), "root", "admin", time.Hour)
+	require.NoError(p.t, err)
+	req, err := http.NewRequest(method, p.base+path, bytes.NewReader(body))
+	require.NoError(p.t, err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(p.t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(p.t, err)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m
+}
+
+// spreadCSV lists m0..m{distinct-1} and, after every few of them, repeats the user listed about
+// a chunk and a half away (before or after): each repeat and its user's other line are always in
+// different chunks, so only the dedupe across chunks recognises it.
+func spreadCSV(distinct, repeats int) (csv string, repeated int) {
+	every := distinct / repeats
+	var sb strings.Builder
+	sb.WriteString("user_id\n")
+	first := map[int]int{}
+	line := 0
+	for i := range distinct {
+		sb.WriteString("m" + strconv.Itoa(i) + "\n")
+		first[i] = line
+		line++
+		if i%every == every-1 && i/every < repeats {
+			sb.WriteString("m" + strconv.Itoa((i+3*couponcmd.ChunkSize/2)%distinct) + "\n")
+			line++
+			repeated++
+		}
+	}
+	return sb.String(), repeated
+}
+
+// TestIssuanceJobSurvivesAConsumerKilledMidJob runs the real loyaltyd binary, SIGKILLs it while
+// the job's chunks are being served (some done, some in flight, some still queued in JetStream
+// on disk), and starts it again on the same database and data dir: the job must complete with
+// every listed user holding exactly one coupon and the counts adding up.
+func TestIssuanceJobSurvivesAConsumerKilledMidJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds loyaltyd and issues 38,000 coupons")
+	}
+	const distinct, repeats = 38000, 2000 // 40 chunks, 5% of the lines repeats
+	csv, repeated := spreadCSV(distinct, repeats)
+	require.Equal(t, repeats, repeated)
+	lines := distinct + repeats
+	chunks := (lines + couponcmd.ChunkSize - 1) / couponcmd.ChunkSize
+
+	bin := buildLoyaltyd(t)
+	dsn, dataDir := apptestDB(t), t.TempDir()
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close(context.Background()) })
+
+	first := startLoyaltyd(t, bin, dsn, dataDir)
+	body, err := json.Marshal(batchBody("bulk", 100000, 1))
+	require.NoError(t, err)
+	status, _ := first.do("POST", "/v1/coupon-batches", "application/json", body)
+	require.Equal(t, http.StatusCreated, status)
+	// Chunks are served while the upload goes on; holding the batch stream's version row keeps
+	// them from reserving supply until the whole file is queued, so the kill below lands with the
+	// job queued and its chunks partly served, however fast this machine is.
+	hold, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = hold.Close(context.Background()) })
+	held, err := hold.Begin(ctx)
+	require.NoError(t, err)
+	_, err = held.Exec(ctx, `SELECT 1 FROM es_streams WHERE stream_id = 'batch-bulk' FOR UPDATE`)
+	require.NoError(t, err)
+	status, accepted := first.do("POST", "/v1/coupon-batches/bulk/issuances", "text/csv", []byte(csv))
+	require.Equal(t, http.StatusAccepted, status, "%v", accepted)
+	jobID := accepted["job_id"].(string)
+
+	// Watch the job's stream itself (the read model lags) and kill as soon as a chunk is done.
+	chunksDone := func() int {
+		var n int
+		require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM es_events WHERE stream_id = $1
+			AND event_type = 'coupon.issuance_chunk_done.v1'`, "issuance-"+jobID).Scan(&n))
+		return n
+	}
+	require.Zero(t, chunksDone())
+	require.NoError(t, held.Commit(ctx))
+	deadline := time.Now().Add(2 * time.Minute)
+	for chunksDone() == 0 {
+		require.True(t, time.Now().Before(deadline), "no chunk done within 2 minutes")
+		time.Sleep(2 * time.Millisecond)
+	}
+	first.kill()
+	atKill := chunksDone()
+	t.Logf("killed with %d of %d chunks done", atKill, chunks)
+	require.Less(t, atKill, chunks, "the job finished before the kill: the test proved nothing")
+
+	second := startLoyaltyd(t, bin, dsn, dataDir)
+	var job map[string]any
+	deadline = time.Now().Add(3 * time.Minute)
+	for {
+		var st int
+		st, job = second.do("GET", "/v1/issuance-jobs/"+jobID, "", nil)
+		require.Equal(t, http.StatusOK, st, "%v", job)
+		if job["status"] == "completed" {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "not completed 3 minutes after the restart: %v", job)
+		time.Sleep(100 * time.Millisecond)
+	}
+	assert.EqualValues(t, lines, job["total"])
+	assert.EqualValues(t, distinct, job["issued"])
+	assert.EqualValues(t, repeats, job["skipped"])
+	assert.EqualValues(t, 0, job["failed"])
+	assert.Equal(t, job["total"], job["issued"].(float64)+job["skipped"].(float64)+job["failed"].(float64))
+
+	// The log itself: the wallets holding a coupon of the batch are exactly the listed users, one each.
+	rows, err := db.Query(ctx, `SELECT stream_id, count(*) FROM es_events
+		WHERE event_type = 'coupon.received.v1' AND data->>'batch_id' = 'bulk' GROUP BY stream_id`)
+	require.NoError(t, err)
+	holders := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		require.NoError(t, rows.Scan(&s, &n))
+		holders[s] = n
+	}
+	require.NoError(t, rows.Err())
+	assert.Len(t, holders, distinct)
+	for i := range distinct {
+		if n := holders["coupons-m"+strconv.Itoa(i)]; n != 1 {
+			t.Errorf("m%d holds %d coupons of the batch", i, n)
+		}
+	}
+	var committed, reserved int64
+	require.NoError(t, db.QueryRow(ctx, `SELECT committed, reserved FROM coupon_batches WHERE batch_id = 'bulk'`).
+		Scan(&committed, &reserved))
+	assert.EqualValues(t, distinct, committed, "the supply counts each coupon once")
+	assert.Zero(t, reserved)
+}
