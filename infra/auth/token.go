@@ -74,6 +74,9 @@ func Parse(secret []byte, token string) (Claims, error) {
 	if len(secret) == 0 {
 		return Claims{}, fmt.Errorf("%w: no secret configured", ErrInvalidToken)
 	}
+	if err := checkSegments(token); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
 	var c jwtClaims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return secret, nil }, parserOptions...)
 	if err != nil {

@@ -94,3 +94,40 @@ func TestParseWithoutSecretFails(t *testing.T) {
 
 	assert.ErrorIs(t, err, auth.ErrInvalidToken)
 }
+
+// signRaw signs exactly the JSON given, correctly, so only the claims' shape can be refused.
+func signRaw(t *testing.T, header, claims string) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	signing := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(claims))
+	sig, err := jwt.SigningMethodHS256.Sign(signing, secret)
+	require.NoError(t, err)
+	return signing + "." + enc.EncodeToString(sig)
+}
+
+// TestParseRejectsClaimsThatReadTwoWays: well-signed tokens whose JSON a reader could take
+// either way (a repeated name) or that break RFC 7519's NumericDate are refused.
+func TestParseRejectsClaimsThatReadTwoWays(t *testing.T) {
+	const hdr = `{"alg":"HS256","typ":"JWT"}`
+	ok, err := auth.Parse(secret, signRaw(t, hdr, `{"sub":"u1","role":"member","exp":9999999999,"iat":1700000000,"nbf":1700000000}`))
+	require.NoError(t, err, "the control token must parse, or the cases below prove nothing")
+	require.Equal(t, auth.RoleMember, ok.Role)
+
+	for name, tok := range map[string]string{
+		"repeated role":         signRaw(t, hdr, `{"sub":"u1","role":"member","role":"admin","exp":9999999999}`),
+		"repeated sub":          signRaw(t, hdr, `{"sub":"u1","sub":"u2","role":"member","exp":9999999999}`),
+		"repeated escaped name": signRaw(t, hdr, `{"sub":"u1","r\u006fle":"admin","role":"member","exp":9999999999}`),
+		"repeated exp":          signRaw(t, hdr, `{"sub":"u1","role":"member","exp":1,"exp":9999999999}`),
+		"repeated header alg":   signRaw(t, `{"alg":"none","alg":"HS256"}`, `{"sub":"u1","role":"member","exp":9999999999}`),
+		"exp as a string":       signRaw(t, hdr, `{"sub":"u1","role":"member","exp":"9999999999"}`),
+		"iat as a string":       signRaw(t, hdr, `{"sub":"u1","role":"member","exp":9999999999,"iat":"1700000000"}`),
+		"nbf as a string":       signRaw(t, hdr, `{"sub":"u1","role":"member","exp":9999999999,"nbf":"1700000000"}`),
+		"exp as a bool":         signRaw(t, hdr, `{"sub":"u1","role":"member","exp":true}`),
+		"claims not an object":  signRaw(t, hdr, `["sub","u1"]`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := auth.Parse(secret, tok)
+			assert.ErrorIs(t, err, auth.ErrInvalidToken)
+		})
+	}
+}

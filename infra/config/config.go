@@ -26,8 +26,10 @@ type Config struct {
 	// Roles limits what this process runs when the platform is scaled out; "all" by default.
 	Roles     []string `env:"LOYALTY_ROLES" envDefault:"all" envSeparator:","`
 	LogFormat string   `env:"LOYALTY_LOG_FORMAT" envDefault:"text"`
-	// DBMaxConns bounds this process's PostgreSQL connections.
-	DBMaxConns int32 `env:"LOYALTY_DB_MAX_CONNS" envDefault:"32"`
+	// DBMaxConns bounds this process's pool of PostgreSQL connections. The default leaves room
+	// for two loyaltyd processes and a loyaltyctl on PostgreSQL's default max_connections (100,
+	// of which 3 are reserved for superusers): see ConnectionsPerProcess.
+	DBMaxConns int32 `env:"LOYALTY_DB_MAX_CONNS" envDefault:"24"`
 
 	// Rate limits (per second, with a burst of the same size); 0 disables a limit.
 	ClaimRatePerUser    float64 `env:"LOYALTY_RATE_CLAIMS_PER_USER" envDefault:"5"`
@@ -53,6 +55,14 @@ func Load() (Config, error) {
 	}
 	return c, nil
 }
+
+// DedicatedConns are the connections a process opens beside its pool: the projection lock's
+// session (infra/projector) and, while starting, the one that creates the database.
+const DedicatedConns = 2
+
+// ConnectionsPerProcess is the most PostgreSQL connections one process (loyaltyd or loyaltyctl)
+// holds at once.
+func (c Config) ConnectionsPerProcess() int { return int(c.DBMaxConns) + DedicatedConns }
 
 // HasRole reports whether this process should run the given role.
 func (c Config) HasRole(role string) bool {

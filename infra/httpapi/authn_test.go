@@ -26,6 +26,16 @@ func signed(t *testing.T, m jwt.SigningMethod, key any, claims jwt.MapClaims) st
 	return s
 }
 
+// rawSigned signs exactly these claims with the test secret (HS256).
+func rawSigned(t *testing.T, claims string) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	signing := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(claims))
+	sig, err := jwt.SigningMethodHS256.Sign(signing, testSecret)
+	require.NoError(t, err)
+	return signing + "." + enc.EncodeToString(sig)
+}
+
 func TestRequestsWithoutAValidTokenAre401(t *testing.T) {
 	f := newFixture(t, httpapi.Options{})
 	f.srv.Handle(http.MethodGet, "/t/me", whoami)
@@ -44,6 +54,8 @@ func TestRequestsWithoutAValidTokenAre401(t *testing.T) {
 		"alg none":        {"Authorization": "Bearer " + noneHeader + "." + noneBody + "."},
 		"bad role claim":  {"Authorization": "Bearer " + signed(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "u1", "role": "superuser", "exp": future})},
 		"no exp":          {"Authorization": "Bearer " + signed(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "u1", "role": "admin"})},
+		"repeated claim":  {"Authorization": "Bearer " + rawSigned(t, `{"sub":"u1","role":"member","role":"admin","exp":9999999999}`)},
+		"exp as string":   {"Authorization": "Bearer " + rawSigned(t, `{"sub":"u1","role":"admin","exp":"9999999999"}`)},
 	}
 	for name, header := range cases {
 		t.Run(name, func(t *testing.T) {

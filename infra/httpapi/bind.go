@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode"
@@ -17,16 +18,17 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// BindJSON decodes the request body into v strictly: an empty body, a content type other than
-// JSON, malformed JSON, unknown fields, wrong types and data after the object are all 400
-// invalid_request naming what is wrong. A body over the limit is 413.
-func BindJSON(c echo.Context, v any) error {
+// BindJSON decodes the request body into v strictly (API.md "Conventions"): a body that is not
+// declared as JSON is 415; an empty or null body, malformed JSON, unknown or wrongly cased
+// fields, a repeated field, wrong types, data after the object and a missing or null required
+// field are 400 invalid_request naming what is wrong. A body over the limit is 413.
+//
+// required lists the paths that must be present and not null: "name", "scope.type",
+// "items[].sku" (in every element). Optional fields keep Go's zero value or a pointer.
+func BindJSON(c echo.Context, v any, required ...string) error {
 	req := c.Request()
-	if ct := req.Header.Get(echo.HeaderContentType); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return BadRequest("Content-Type must be application/json")
-		}
+	if err := requireContentType(req, "application/json"); err != nil {
+		return err
 	}
 	if req.Body == nil {
 		return BadRequest("request body is empty")
@@ -38,7 +40,33 @@ func BindJSON(c echo.Context, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return BadRequest("request body is empty")
 	}
+	if err := checkStrict(body, reflect.TypeOf(v), parseRequired(required)); err != nil && !errors.Is(err, errSyntax) {
+		return err
+	}
 	return decodeStrict(body, v, "request body")
+}
+
+func requireCSV(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := requireContentType(c.Request(), "text/csv"); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
+// requireContentType answers 415 unsupported_media_type unless the request declares want
+// (or, for JSON, a +json type). A request with no body at all is left to the handler.
+func requireContentType(req *http.Request, want string) error {
+	ct := req.Header.Get(echo.HeaderContentType)
+	if ct == "" && (req.Body == nil || req.Body == http.NoBody) {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == want || want == "application/json" && strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	return NewProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Type must be %s", want)
 }
 
 func decodeStrict(data []byte, v any, what string) error {

@@ -51,7 +51,12 @@ func TestBindJSONIsStrict(t *testing.T) {
 		{"trailing data", `{"gift_id":"g1"} {"gift_id":"g2"}`, "application/json", "after"},
 		{"empty body", ``, "application/json", "empty"},
 		{"blank body", "  \n", "application/json", "empty"},
-		{"not json", `gift_id=g1`, "application/x-www-form-urlencoded", "Content-Type"},
+		{"null body", `null`, "application/json", "null"},
+		{"wrongly cased field", `{"GIFT_ID":"g1"}`, "application/json", "GIFT_ID"},
+		{"wrongly cased nested field", `{"address":{"City":"x"}}`, "application/json", "address.City"},
+		{"repeated field", `{"quantity":1,"quantity":500}`, "application/json", `"quantity" is repeated`},
+		{"repeated nested field", `{"address":{"city":"a","city":"b"}}`, "application/json", `"address.city" is repeated`},
+		{"repeated escaped field", `{"gift_id":"a","gift\u005fid":"b"}`, "application/json", "repeated"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,6 +88,98 @@ func TestBindJSONDecodesAGoodBody(t *testing.T) {
 	assert.Equal(t, "application/json", r.header.Get("Content-Type"))
 }
 
+type orderIn struct {
+	UserID string `json:"user_id"`
+	Scope  *struct {
+		Type string   `json:"type"`
+		IDs  []string `json:"ids"`
+	} `json:"scope"`
+	Items []struct {
+		SKU string `json:"sku"`
+		Qty int    `json:"quantity"`
+	} `json:"items"`
+	Note string `json:"note"` // optional
+}
+
+// TestBindJSONRequiresWhatTheRouteRequires: a missing or null required field is 400 naming it,
+// at any depth, and optional fields may be left out.
+func TestBindJSONRequiresWhatTheRouteRequires(t *testing.T) {
+	f := newFixture(t, httpapi.Options{})
+	f.srv.Handle(http.MethodPost, "/t/order", func(c echo.Context) error {
+		var in orderIn
+		if err := httpapi.BindJSON(c, &in, "user_id", "scope", "scope.type", "items", "items[].sku"); err != nil {
+			return err
+		}
+		return httpapi.JSON(c, http.StatusOK, in)
+	})
+	f.start(t)
+	tok := token(t, "ops", auth.RoleAdmin)
+	good := `{"user_id":"u1","scope":{"type":"all"},"items":[{"sku":"a"}]}`
+	r := f.do(t, call{method: http.MethodPost, path: "/t/order", token: tok, body: good})
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+
+	for _, tc := range []struct{ body, field string }{
+		{`{"scope":{"type":"all"},"items":[]}`, `"user_id"`},
+		{`{"user_id":null,"scope":{"type":"all"},"items":[]}`, `"user_id"`},
+		{`{"user_id":"u1","items":[]}`, `"scope"`},
+		{`{"user_id":"u1","scope":null,"items":[]}`, `"scope"`},
+		{`{"user_id":"u1","scope":{"ids":[]},"items":[]}`, `"scope.type"`},
+		{`{"user_id":"u1","scope":{"type":"all"}}`, `"items"`},
+		{`{"user_id":"u1","scope":{"type":"all"},"items":[{"sku":"a"},{"quantity":1}]}`, `"items[1].sku"`},
+		{`{"user_id":"u1","scope":{"type":"all"},"items":[{"sku":null}]}`, `"items[0].sku"`},
+	} {
+		r := f.do(t, call{method: http.MethodPost, path: "/t/order", token: tok, body: tc.body})
+		p := requireProblem(t, r, http.StatusBadRequest, httpapi.CodeInvalidRequest)
+		assert.Contains(t, p.Detail, tc.field, tc.body)
+		assert.Contains(t, p.Detail, "required", tc.body)
+	}
+}
+
+// TestBodiesNeedTheirContentType: JSON routes take application/json (or +json), CSV uploads
+// text/csv; anything else, or nothing, is 415 unsupported_media_type.
+func TestBodiesNeedTheirContentType(t *testing.T) {
+	f := newFixture(t, httpapi.Options{})
+	f.srv.Handle(http.MethodPost, "/t/bind", bindEcho)
+	f.srv.Handle(http.MethodPost, "/t/csv", func(c echo.Context) error {
+		return c.NoContent(http.StatusNoContent)
+	}, httpapi.CSV())
+	f.start(t)
+	tok := token(t, "ops", auth.RoleAdmin)
+	for _, tc := range []struct {
+		path, ctype string
+		status      int
+	}{
+		{"/t/bind", "application/json", http.StatusOK},
+		{"/t/bind", "application/json; charset=utf-8", http.StatusOK},
+		{"/t/bind", "application/merge-patch+json", http.StatusOK},
+		{"/t/bind", "", http.StatusUnsupportedMediaType},
+		{"/t/bind", "text/plain", http.StatusUnsupportedMediaType},
+		{"/t/bind", "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+		{"/t/bind", "text/csv", http.StatusUnsupportedMediaType},
+		{"/t/bind", ";;;", http.StatusUnsupportedMediaType},
+		{"/t/csv", "text/csv", http.StatusNoContent},
+		{"/t/csv", "text/csv; charset=utf-8", http.StatusNoContent},
+		{"/t/csv", "application/json", http.StatusUnsupportedMediaType},
+		{"/t/csv", "", http.StatusUnsupportedMediaType},
+	} {
+		req, err := http.NewRequest(http.MethodPost, f.url+tc.path, strings.NewReader(`{"gift_id":"g1"}`))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if tc.ctype != "" {
+			req.Header.Set("Content-Type", tc.ctype)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if tc.status == http.StatusUnsupportedMediaType {
+			requireProblem(t, reply{status: res.StatusCode, header: res.Header, body: b}, tc.status, httpapi.CodeUnsupportedMediaType)
+		} else {
+			assert.Equal(t, tc.status, res.StatusCode, "%s %q: %s", tc.path, tc.ctype, b)
+		}
+	}
+}
+
 func TestBodiesOverTheLimitAre413(t *testing.T) {
 	f := newFixture(t, httpapi.Options{})
 	f.srv.Handle(http.MethodPost, "/t/bind", bindEcho)
@@ -105,13 +202,15 @@ func TestBodiesOverTheLimitAre413(t *testing.T) {
 	require.NoError(t, err)
 	req.ContentLength = -1
 	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	requireProblem(t, reply{status: res.StatusCode, header: res.Header, body: b}, http.StatusRequestEntityTooLarge, httpapi.CodePayloadTooLarge)
 
-	csv := f.do(t, call{method: http.MethodPost, path: "/t/csv", token: tok, body: strings.Repeat("user-1\n", 3<<20/7)})
+	csv := f.do(t, call{method: http.MethodPost, path: "/t/csv", token: tok, body: strings.Repeat("user-1\n", 3<<20/7),
+		header: map[string]string{"Content-Type": "text/csv"}})
 	require.Equal(t, http.StatusOK, csv.status, string(csv.body))
 	assert.JSONEq(t, `{"read":`+strconv.Itoa(3<<20/7*7)+`}`, string(csv.body))
 }

@@ -78,6 +78,10 @@ func (s *Server) RegisterError(target error, status int, code string) {
 	s.errors.add(target, status, code)
 }
 
+// outageRetryAfter is what a client is told to wait when the database is unavailable: long
+// enough for a pool to free up or a restart to finish, short enough not to lose the customer.
+const outageRetryAfter = 2 * time.Second
+
 // problemFor decides how err is answered. internal reports an error nobody mapped, which is
 // a bug to log rather than a client mistake.
 func (s *Server) problemFor(err error) (p *Problem, internal bool) {
@@ -100,6 +104,13 @@ func (s *Server) problemFor(err error) (p *Problem, internal bool) {
 			p.RetryAfter = time.Second
 		}
 		return p, false
+	}
+	if outage(err) {
+		// Logged: an operator wants to know the database is going away, though no bug is.
+		return Unavailable(outageRetryAfter, "the service is temporarily unavailable; retry"), false
+	}
+	if badText(err) {
+		return BadRequest("the request holds a character that cannot be stored (NUL or invalid UTF-8)"), false
 	}
 	var fe fielder
 	if errors.As(err, &fe) {
@@ -141,8 +152,13 @@ func echoProblem(he *echo.HTTPError) *Problem {
 // handleError is echo's HTTPErrorHandler: every error leaves as problem+json.
 func (s *Server) handleError(err error, c echo.Context) {
 	p, internal := s.problemFor(err)
-	if internal {
+	var prob *Problem
+	switch {
+	case internal:
 		s.log.ErrorContext(c.Request().Context(), "request failed", "error", err,
+			"request_id", requestID(c), "method", c.Request().Method, "path", c.Path())
+	case p.Status == http.StatusServiceUnavailable && !errors.As(err, &prob):
+		s.log.WarnContext(c.Request().Context(), "request failed on an outage", "error", err,
 			"request_id", requestID(c), "method", c.Request().Method, "path", c.Path())
 	}
 	if c.Response().Committed {

@@ -3,7 +3,9 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -102,7 +104,10 @@ func (s *Server) accessLogMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			attrs = append(attrs, slog.String("sub", cl.Subject), slog.String("role", cl.Role))
 		}
 		level := slog.LevelInfo
-		if res.Status >= 500 {
+		switch {
+		case res.Status == http.StatusServiceUnavailable:
+			level = slog.LevelWarn // an outage or a wait that ran out; the cause is logged apart
+		case res.Status >= 500:
 			level = slog.LevelError
 		}
 		s.log.LogAttrs(req.Context(), level, "http request", attrs...)
@@ -143,6 +148,32 @@ func (s *Server) bodyLimitMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			return NewProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body exceeds %d bytes", limit)
 		}
 		req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
+		req.Body = &idleBody{ReadCloser: req.Body, rc: http.NewResponseController(c.Response().Writer), idle: s.bodyIdle}
 		return next(c)
 	}
+}
+
+// idleBody drops a client whose body stops coming: each Read may wait for the next bytes at
+// most idle. The deadline is cleared after each Read that returns in time, because net/http's background read
+// (which cancels the request's context when the connection fails) would otherwise trip over
+// it while a long handler runs after the body is consumed.
+type idleBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	armed := b.rc.SetReadDeadline(time.Now().Add(b.idle)) == nil
+	n, err := b.ReadCloser.Read(p)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		// The deadline stays expired: net/http drains an unread body after the handler to reuse
+		// the connection, and must not wait for the stalled client either.
+		return n, NewProblem(http.StatusRequestTimeout, CodeRequestTimeout, "the request body stalled for %s", b.idle)
+	}
+	if armed {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }

@@ -41,6 +41,31 @@ func DocumentedOperations() (map[string]bool, error) {
 	return ops, nil
 }
 
+// DocumentedRoles maps each operation ("METHOD /path/{param}") to its x-roles.
+func DocumentedRoles() (map[string][]string, error) {
+	doc, err := LoadOpenAPI()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			raw, ok := op.Extensions["x-roles"].([]any)
+			if !ok {
+				continue
+			}
+			roles := make([]string, 0, len(raw))
+			for _, r := range raw {
+				if s, ok := r.(string); ok {
+					roles = append(roles, s)
+				}
+			}
+			out[strings.ToUpper(method)+" "+path] = roles
+		}
+	}
+	return out, nil
+}
+
 type openAPICache struct {
 	once sync.Once
 	json []byte

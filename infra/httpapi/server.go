@@ -45,12 +45,23 @@ type Options struct {
 	// Zero values take the API.md defaults; tests shorten them.
 	MinPositionWait time.Duration // default 2s
 	ReadyTimeout    time.Duration // default 2s
+	// A client that sends no header for ReadHeaderTimeout, or no byte of its body for
+	// BodyIdleTimeout, is dropped: a stalled POST must not hold a connection (and, behind
+	// it, an idempotency key or a hot stream's turn) forever. A slow body that keeps coming
+	// is fine, so large uploads are not cut off by a total deadline.
+	ReadHeaderTimeout time.Duration // default 10s
+	BodyIdleTimeout   time.Duration // default 30s
+	// PeerInterval is how often a serving process counts the live processes that share the
+	// rate limits (Peers); default DefaultPeerInterval. Without a Pool limits are per process.
+	PeerInterval time.Duration
 }
 
 const (
-	defaultBodyLimit int64 = 1 << 20
-	csvBodyLimit     int64 = 64 << 20
-	defaultWait            = 2 * time.Second
+	defaultBodyLimit     int64 = 1 << 20
+	csvBodyLimit         int64 = 64 << 20
+	defaultWait                = 2 * time.Second
+	defaultHeaderTimeout       = 10 * time.Second
+	defaultBodyIdle            = 30 * time.Second
 )
 
 // Server is the HTTP API. Register routes before serving.
@@ -67,10 +78,14 @@ type Server struct {
 	errors   *errorTable
 	wait     time.Duration
 	readyTTL time.Duration
+	header   time.Duration
+	bodyIdle time.Duration
+	peers    *Peers // nil without a pool
 	spec     openAPICache
 
 	mu     sync.RWMutex
 	limits map[string]int64 // "METHOD /echo/:path" -> body limit for routes that opt out of the default
+	guards map[string]guard // "METHOD /openapi/{path}" -> who may call it
 
 	httpMu sync.Mutex
 	http   *http.Server
@@ -89,7 +104,10 @@ func New(opts Options) *Server {
 		errors:   newErrorTable(),
 		wait:     opts.MinPositionWait,
 		readyTTL: opts.ReadyTimeout,
+		header:   opts.ReadHeaderTimeout,
+		bodyIdle: opts.BodyIdleTimeout,
 		limits:   map[string]int64{},
+		guards:   map[string]guard{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -107,7 +125,16 @@ func New(opts Options) *Server {
 	if s.readyTTL <= 0 {
 		s.readyTTL = defaultWait
 	}
+	if s.header <= 0 {
+		s.header = defaultHeaderTimeout
+	}
+	if s.bodyIdle <= 0 {
+		s.bodyIdle = defaultBodyIdle
+	}
 	s.metrics = newMetrics(s.registry)
+	if s.pool != nil {
+		s.peers = NewPeers(s.pool, opts.PeerInterval, s.log)
+	}
 
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
@@ -116,6 +143,9 @@ func New(opts Options) *Server {
 	s.mountOps()
 	return s
 }
+
+// LivePeers is how many serving processes share the rate limits, as this one last counted.
+func (s *Server) LivePeers() int { return s.peers.Live() }
 
 // Echo exposes the underlying router for what Handle does not cover.
 func (s *Server) Echo() *echo.Echo { return s.echo }
@@ -141,13 +171,24 @@ func (s *Server) Start(addr string) error {
 func (s *Server) Serve(l net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.header,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.httpMu.Lock()
 	s.http = srv
 	s.httpMu.Unlock()
+	if s.peers != nil {
+		// Count the others before the first request, so a process joining a running cluster
+		// never starts with the whole rate.
+		ctx, cancel := context.WithCancel(context.Background())
+		if err := s.peers.Beat(ctx); err != nil {
+			s.log.Warn("rate limits: first heartbeat failed; limits are per process until one succeeds", "error", err)
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); s.peers.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+	}
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

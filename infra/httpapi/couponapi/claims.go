@@ -42,7 +42,7 @@ func (a api) claim(c echo.Context) error {
 	var body struct {
 		UserID string `json:"user_id"`
 	}
-	if err := httpapi.BindJSON(c, &body); err != nil {
+	if err := httpapi.BindJSON(c, &body, "user_id"); err != nil {
 		return err
 	}
 	if err := httpapi.ID("user_id", body.UserID); err != nil {

@@ -26,7 +26,8 @@ func (a api) quote(c echo.Context) error {
 		return err
 	}
 	var body quoteBody
-	if err := httpapi.BindJSON(c, &body); err != nil {
+	if err := httpapi.BindJSON(c, &body, "items", "items[].sku", "items[].merchant_id", "items[].category_id",
+		"items[].unit_price", "items[].quantity"); err != nil {
 		return err
 	}
 	if body.Items == nil {

@@ -32,7 +32,8 @@ func (h *handlers) exchange(c echo.Context) error {
 		return err
 	}
 	var in exchangeRequest
-	if err := httpapi.BindJSON(c, &in); err != nil {
+	if err := httpapi.BindJSON(c, &in, "address.name", "address.phone", "address.line1", "address.city",
+		"address.postal_code", "address.country"); err != nil {
 		return err
 	}
 	switch {

@@ -124,7 +124,7 @@ type broadcastRequest struct {
 
 func (h handlers) broadcast(c echo.Context) error {
 	var in broadcastRequest
-	if err := httpapi.BindJSON(c, &in); err != nil {
+	if err := httpapi.BindJSON(c, &in, "title", "body"); err != nil {
 		return err
 	}
 	if err := httpapi.Text("title", in.Title); err != nil {

@@ -89,7 +89,8 @@ func (h handlers) reserve(c echo.Context) error {
 		return err
 	}
 	var in reserveRequest
-	if err := httpapi.BindJSON(c, &in); err != nil {
+	if err := httpapi.BindJSON(c, &in, "user_id", "items", "items[].sku", "items[].merchant_id", "items[].category_id",
+		"items[].unit_price", "items[].quantity"); err != nil {
 		return err
 	}
 	cmd, err := readReserve(id, in)

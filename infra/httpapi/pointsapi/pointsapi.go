@@ -91,7 +91,7 @@ func (h *handlers) earn(c echo.Context) error {
 		return err
 	}
 	var in earnRequest
-	if err := httpapi.BindJSON(c, &in); err != nil {
+	if err := httpapi.BindJSON(c, &in, "amount", "reason", "source_ref"); err != nil {
 		return err
 	}
 	switch {
