@@ -55,7 +55,9 @@ func TestCrashesLoseNothingAndDoubleNothing(t *testing.T) {
 		require.NoError(t, err)
 		chaos = time.Duration(n) * time.Second
 	}
-	pg := pgcluster.Start(t, "max_connections=100")
+	// Durable commits: the cluster's default of synchronous_commit=off would lose acknowledged
+	// commits in the crash, which is the database breaking its promise, not the platform.
+	pg := pgcluster.Start(t, "max_connections=100", "synchronous_commit=on")
 	dsn := pg.URL("loyalty")
 	nats, err := bus.StartEmbedded(bus.EmbeddedOptions{DataDir: t.TempDir(), Listen: true})
 	require.NoError(t, err)

@@ -189,6 +189,15 @@ func (h *Handler) run(ctx context.Context, acc *account, meta es.Metadata, decid
 			}
 		}
 		res, err := h.store.Append(ctx, stream, es.Exactly(acc.version), data)
+		var conflict *es.ConflictError
+		if errors.As(err, &conflict) && conflict.Actual >= 0 && conflict.Actual < acc.version {
+			// The stream is shorter than the cache: the database lost acknowledged commits (a
+			// failover to a lagging replica, asynchronous commit). Catching up from the cached
+			// version would never meet the stream again: reload it whole.
+			h.log.Warn("points: stream is behind the cached account; reloading", "stream", stream,
+				"cached", acc.version, "stored", conflict.Actual)
+			acc.reset()
+		}
 		if errors.Is(err, es.ErrConflict) && attempt < commands.MaxConflictRetries {
 			if attempt > 0 {
 				if err := pause(ctx, attempt); err != nil {

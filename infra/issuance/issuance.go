@@ -45,7 +45,7 @@ func (l Listings) Keep(ctx context.Context, jobID string, ids []string) ([]strin
 		}
 		fresh[u] = true
 	}
-	// The insert commits after its rows were sent: only Close tells whether it did.
+	// The insert commits after its rows were sent: only closed rows tell whether it did.
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err

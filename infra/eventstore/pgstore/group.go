@@ -215,9 +215,9 @@ func (s *Store) appendMany(ctx context.Context, live []*pending) ([]appendOutcom
 		outs[k] = appendOutcome{res: es.AppendResult{NextVersion: *next,
 			Position: es.Position{Commit: txID, Prepare: uint64(*lastPosPtr)}}}
 	}
-	// Close reads to ReadyForQuery: the statement's implicit transaction commits after its rows
-	// and CommandComplete were sent, so only now is a failed commit (the server crashed in
-	// between) known. Answering from the rows alone acknowledged appends that were lost.
+	// The statement's implicit transaction commits after its rows were sent: only once the
+	// rows are closed (read to ReadyForQuery) is a failed commit known. Next closes them at
+	// the end; say so here rather than depend on it.
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
