@@ -48,7 +48,7 @@ func PointsExpiringText(points int64, by time.Time) (title, body string) {
 type ExchangeUpdate struct {
 	GiftName       string
 	Quantity       int
-	Status         string // accepted, shipment_requested, shipped, in_transit, delivered, failed
+	Status         string // accepted, shipment_requested, shipped, in_transit, delivered, failed; or delayed
 	Carrier        string
 	ExpressNo      string
 	FailureReason  string
@@ -81,6 +81,10 @@ func ExchangeUpdateText(u ExchangeUpdate) (title, body string) {
 		title, body = "Your gift is on its way", fmt.Sprintf("%s is on its way to you.%s", gift, tracking)
 	case "delivered":
 		title, body = "Your gift was delivered", fmt.Sprintf("%s was delivered. Enjoy!", gift)
+	case "delayed":
+		title, body = "Your gift is delayed",
+			fmt.Sprintf("Shipping %s is taking longer than it should: our shipping partner is not answering. "+
+				"We keep trying and will tell you when it ships; your points stay reserved for it.", gift)
 	case "failed":
 		title = "Your gift exchange could not be completed"
 		body = fmt.Sprintf("We could not complete your exchange for %s", gift)

@@ -133,6 +133,18 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 			x = &exchange{id: it.id}
 			state[it.id] = x
 		}
+		if d, ok := it.e.(fulfillment.Delayed); ok {
+			// Not a status of the exchange but news for the member: one message per exchange,
+			// however many outages it goes through.
+			if x.known && !x.delivered && !x.failed {
+				b.Queue(`INSERT INTO inbox_exchange_updates (seq, exchange_id, status, user_id, dedupe_key, gift_id, quantity,
+						carrier, express_no, failure_reason, points_refunded, at)
+					VALUES ($1, $2, 'delayed', $3, $4, $5, $6, $7, $8, '', 0, $9) ON CONFLICT DO NOTHING`,
+					it.pos, x.id, x.user, inbox.ExchangeUpdateKey(x.id, "delayed"), x.gift, x.quantity,
+					x.carrier, x.expressNo, d.At)
+			}
+			continue
+		}
 		at, ok := evolve(x, it.e)
 		if !ok || !x.known {
 			continue

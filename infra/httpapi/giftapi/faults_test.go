@@ -211,6 +211,11 @@ func TestShippingNeverGivesUpThroughACourierOutage(t *testing.T) {
 	assert.NotContains(t, string(failed.Body), id)
 	metrics := w.Do("GET", "/metrics", w.admin, nil)
 	assert.Contains(t, string(metrics.Body), "\nloyalty_sagas_delayed 1\n")
+	// and the member is told in the inbox, once
+	assert.True(t, w.Eventually(20*time.Second, func() bool {
+		m := w.Do("GET", "/v1/users/u00/messages", w.member("u00"), nil)
+		return strings.Count(string(m.Body), "Your gift is delayed") == 1
+	}), "the member was not told of the delay")
 
 	// when the courier is back, with no operator action
 	sim.SetFaults(0, 0)
