@@ -26,18 +26,20 @@ type keyStore struct {
 	liveMu sync.Mutex
 	live   map[string]int // owner token -> references
 	beat   bool           // a heartbeat loop runs
+
+	beatEvery, abandonAfter time.Duration // heartbeatEvery and abandonedAfter when it was made
 }
 
 // Heartbeats: a running request's claim is refreshed every heartbeatEvery; a claim not refreshed
 // for abandonedAfter belongs to a process that died and may be taken over by a retry.
-// Variables, not constants, so tests can shorten them.
+// Variables, not constants, so tests can shorten them; a key store copies them when it is made.
 var (
 	heartbeatEvery = 5 * time.Second
 	abandonedAfter = 30 * time.Second
 )
 
 func newKeyStore(pool *pgxpool.Pool) *keyStore {
-	k := &keyStore{pool: pool, live: map[string]int{}}
+	k := &keyStore{pool: pool, live: map[string]int{}, beatEvery: heartbeatEvery, abandonAfter: abandonedAfter}
 	k.claims = groupRunner[claimReq]{parallel: 2, run: k.claimGroup}
 	k.completes = groupRunner[completeReq]{parallel: 2, run: k.completeGroup}
 	return k
@@ -86,7 +88,7 @@ func (k *keyStore) claimGroup(ctx context.Context, reqs []*claimReq) error {
 		SET started_at = now(), heartbeat_at = now(), owner = excluded.owner
 		WHERE k.status IS NULL AND k.request_hash = excluded.request_hash
 		  AND k.heartbeat_at < now() - make_interval(secs => $5)
-		RETURNING owner::text`, subs, keys, hashes, owners, abandonedAfter.Seconds())
+		RETURNING owner::text`, subs, keys, hashes, owners, k.abandonAfter.Seconds())
 	if err != nil {
 		return err
 	}
@@ -160,7 +162,7 @@ func (k *keyStore) release(owner string) {
 // heartbeat refreshes the live claims of this process in one statement per period, and stops
 // when none is left.
 func (k *keyStore) heartbeat() {
-	t := time.NewTicker(heartbeatEvery)
+	t := time.NewTicker(k.beatEvery)
 	defer t.Stop()
 	for range t.C {
 		k.liveMu.Lock()
@@ -174,7 +176,7 @@ func (k *keyStore) heartbeat() {
 			owners = append(owners, o)
 		}
 		k.liveMu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), heartbeatEvery)
+		ctx, cancel := context.WithTimeout(context.Background(), k.beatEvery)
 		// A failed beat is retried next period; a claim survives abandonedAfter of them.
 		_, _ = k.pool.Exec(ctx, `UPDATE http_idempotency_keys SET heartbeat_at = now()
 			WHERE owner = ANY($1::uuid[]) AND status IS NULL`, owners)

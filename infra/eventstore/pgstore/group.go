@@ -228,51 +228,64 @@ func (s *Store) appendMany(ctx context.Context, live []*pending) ([]appendOutcom
 	return outs, nil
 }
 
-// Every subscriber (each projection, the relay) asks for the read horizon before each read, and
-// under load they all wake on every append. A horizon only moves forward, so one computed a few
-// milliseconds ago is still safe to read below (it may only hold a reader back slightly): readers
-// share one computation per horizonReuse instead of each scanning pg_stat_activity.
-const horizonReuse = 5 * time.Millisecond
-
+// Readers ask for the read horizon before each read, and under load many ask at once. They
+// share computations like appends share commits: a reader that arrives while a computation is
+// running waits for the next one, which starts when the running one ends and serves everyone who
+// arrived meanwhile. Each reader still gets a horizon computed after it asked, so a reader sees
+// every transaction that had ended before its call, as when it computed its own.
 type sharedHorizon struct {
 	mu      sync.Mutex
-	value   string
-	at      time.Time
-	pending chan struct{} // closed when the computation in flight ends
-	err     error
+	running bool
+	next    *horizonRound // the round that arriving readers join
+}
+
+type horizonRound struct {
+	done  chan struct{}
+	value string
+	err   error
 }
 
 func (s *Store) horizonShared(ctx context.Context) (string, error) {
 	h := &s.shared
-	for {
-		h.mu.Lock()
-		if h.value != "" && time.Since(h.at) < horizonReuse {
-			v := h.value
-			h.mu.Unlock()
-			return v, nil
-		}
-		if h.pending == nil {
-			done := make(chan struct{})
-			h.pending = done
-			h.mu.Unlock()
-			started := time.Now()
-			v, err := s.readHorizon(ctx)
-			h.mu.Lock()
-			if err == nil {
-				h.value, h.at = v, started
-			}
-			h.err = err
-			h.pending = nil
-			close(done)
-			h.mu.Unlock()
-			return v, err
-		}
-		wait := h.pending
+	h.mu.Lock()
+	if !h.running {
+		h.running = true
 		h.mu.Unlock()
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
+		r := &horizonRound{done: make(chan struct{})}
+		s.runHorizon(ctx, r)
+		return r.value, r.err
+	}
+	if h.next == nil {
+		h.next = &horizonRound{done: make(chan struct{})}
+	}
+	r := h.next
+	h.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.value, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// runHorizon computes r, then starts the round that gathered while it ran, if any.
+func (s *Store) runHorizon(ctx context.Context, r *horizonRound) {
+	r.value, r.err = s.readHorizon(ctx)
+	close(r.done)
+	h := &s.shared
+	h.mu.Lock()
+	next := h.next
+	h.next = nil
+	if next == nil {
+		h.running = false
+	}
+	h.mu.Unlock()
+	if next != nil {
+		// Not on this caller's time, and not with its context: the round is everyone's.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			s.runHorizon(ctx, next)
+		}()
 	}
 }
