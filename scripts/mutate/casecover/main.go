@@ -4,9 +4,9 @@
 // declarations, so gremlins 0.6 reports every mutant in them as NOT COVERED and never runs it,
 // however well the tests exercise them (go-gremlins/gremlins#298; the rule below is the one
 // proposed in #299). This adds a block for a case's conditions when the first statement of that
-// case's body ran, and one for each constant declaration of a package that has any covered
-// block. The mutants there are then run and must be killed like any other; nothing is marked
-// killed here.
+// case's body ran (for a case with an empty body: when the switch ran), and one for each
+// constant declaration of a package that has any covered block. The mutants there are then run
+// and must be killed like any other; nothing is marked killed here.
 //
 // Usage: casecover PROFILE MODULE_DIR (the profile is rewritten in place).
 package main
@@ -90,9 +90,22 @@ func run(profile, moduleDir string) error {
 		}
 		ast.Inspect(src, func(n ast.Node) bool {
 			switch n := n.(type) {
-			case *ast.CaseClause:
-				if len(n.List) > 0 && len(n.Body) > 0 && ran(covered[f], fset.Position(n.Body[0].Pos())) {
-					add(n.List[0].Pos(), n.Colon)
+			case *ast.SwitchStmt:
+				for _, s := range n.Body.List {
+					cc := s.(*ast.CaseClause)
+					if len(cc.List) == 0 {
+						continue
+					}
+					// A case with an empty body leaves no trace of its own: count it as run when
+					// the switch ran (at worst a mutant is run that could not be reached, and
+					// then it shows as LIVED, never as killed).
+					at := n.Pos()
+					if len(cc.Body) > 0 {
+						at = cc.Body[0].Pos()
+					}
+					if ran(covered[f], fset.Position(at)) {
+						add(cc.List[0].Pos(), cc.Colon)
+					}
 				}
 			case *ast.GenDecl:
 				if n.Tok == token.CONST && pkgCovered[filepath.Dir(f)] {
