@@ -70,3 +70,36 @@ func TestEncodeAllKeepsOrderAndMetadata(t *testing.T) {
 	}
 	assert.NotEqual(t, out[0].ID, out[1].ID)
 }
+
+// chain registers upcasters test.step.v1 -> v2 -> ... -> v(n+1), the last one registered as
+// earnedV2's payload under its own name.
+func chain(n int) *es.Codec {
+	c := es.NewCodec(earnedV2{})
+	for v := 1; v <= n; v++ {
+		next := fmt.Sprintf("test.step.v%d", v+1)
+		if v == n {
+			next = earnedV2{}.EventName()
+		}
+		c.Upcast(fmt.Sprintf("test.step.v%d", v), func(data []byte) (string, []byte, error) { return next, data, nil })
+	}
+	return c
+}
+
+func TestUpcastingFollowsAChainOfUpToSixteenVersions(t *testing.T) {
+	e, err := chain(16).Decode("test.step.v1", []byte(`{"amount":3}`))
+	require.NoError(t, err)
+	assert.Equal(t, earnedV2{Amount: 3}, e)
+
+	_, err = chain(17).Decode("test.step.v1", []byte(`{"amount":3}`))
+	assert.Error(t, err, "a longer chain is a wiring bug, reported rather than followed")
+}
+
+func TestACycleOfUpcastersIsAnErrorNotAHang(t *testing.T) {
+	c := es.NewCodec(earnedV2{})
+	c.Upcast("test.a.v1", func(data []byte) (string, []byte, error) { return "test.b.v1", data, nil })
+	c.Upcast("test.b.v1", func(data []byte) (string, []byte, error) { return "test.a.v1", data, nil })
+
+	_, err := c.Decode("test.a.v1", []byte(`{}`))
+
+	assert.Error(t, err)
+}
