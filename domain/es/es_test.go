@@ -103,3 +103,11 @@ func TestACycleOfUpcastersIsAnErrorNotAHang(t *testing.T) {
 
 	assert.Error(t, err)
 }
+
+func TestSchemaVersionReadsOnlyATrailingPositiveVersion(t *testing.T) {
+	assert.Equal(t, 2, es.SchemaVersion(".v2"), "a name that is only a version")
+	assert.Equal(t, 12, es.SchemaVersion("a.v1.b.v12"), "the last .v counts")
+	for _, name := range []string{"x.v0", "x.v-2", "x.v", "x.v2beta"} {
+		assert.Equal(t, 1, es.SchemaVersion(name), name)
+	}
+}
