@@ -70,8 +70,8 @@ func decodeQuoteInput(data []byte) (coupon.Cart, []coupon.Candidate) {
 }
 
 // FuzzQuote checks Quote against the independent reference. The first byte picks the input
-// shape: mostly the dense carts where rules and ties meet, sometimes the wide ones with
-// enormous amounts that reach the caps and the overflow guards.
+// shape: mostly the dense carts where rules and ties meet, sometimes many batches at once, or
+// the wide ones with enormous amounts that reach the caps and the overflow guards.
 func FuzzQuote(f *testing.F) {
 	f.Add([]byte{3, 1, 2, 1, 2, 50, 2, 0, 1, 0, 3, 10, 1, 4, 0, 1, 2, 3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
 	f.Add([]byte{1, 0, 0, 0, 0, 200, 4, 9, 1, 2, 0, 0, 9, 3, 1, 0, 1, 2, 3, 1, 5, 1, 1, 2, 0, 2, 3, 0, 0, 1, 1, 1, 7, 3})
@@ -80,7 +80,7 @@ func FuzzQuote(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		checkAgainstReference(t, "fuzz", data[0]%4 == 0, data[1:])
+		checkAgainstReference(t, "fuzz", shapes[data[0]%4], data[1:])
 	})
 }
 
@@ -89,17 +89,19 @@ func FuzzQuote(f *testing.F) {
 func TestQuoteMatchesReference(t *testing.T) {
 	for seed := 0; seed < 3000; seed++ {
 		data := xorshift(seed, 200)
-		checkAgainstReference(t, fmt.Sprint("dense seed ", seed), false, data)
-		checkAgainstReference(t, fmt.Sprint("wide seed ", seed), true, data)
+		checkAgainstReference(t, fmt.Sprint("dense seed ", seed), decodeDenseQuote, data)
+		checkAgainstReference(t, fmt.Sprint("wide seed ", seed), decodeQuoteInput, data)
+		if seed%3 == 0 {
+			checkAgainstReference(t, fmt.Sprint("many seed ", seed), decodeManyQuote, data)
+		}
 	}
 }
 
-func checkAgainstReference(t *testing.T, name string, wide bool, data []byte) {
+// shapes of fuzz input, picked by the first byte: mostly dense.
+var shapes = [4]func([]byte) (coupon.Cart, []coupon.Candidate){decodeQuoteInput, decodeManyQuote, decodeDenseQuote, decodeDenseQuote}
+
+func checkAgainstReference(t *testing.T, name string, decode func([]byte) (coupon.Cart, []coupon.Candidate), data []byte) {
 	t.Helper()
-	decode := decodeDenseQuote
-	if wide {
-		decode = decodeQuoteInput
-	}
 	cart, cands := decode(data)
 	res, err := coupon.Quote(cart, cands, now)
 	if err != nil && !errors.Is(err, coupon.ErrAmountTooLarge) {

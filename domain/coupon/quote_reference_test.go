@@ -275,6 +275,16 @@ func diffQuote(res coupon.Result, err error, want refQuote) string {
 // (threshold equal to the in-scope subtotal, now equal to valid_from and to valid_until,
 // percents that do not divide evenly, caps below the percent).
 func decodeDenseQuote(data []byte) (coupon.Cart, []coupon.Candidate) {
+	return decodeBatches(data, 2, 5)
+}
+
+// decodeManyQuote is decodeDenseQuote with 6 to 10 batches, so that the search for the fewest
+// coupons reaching the subtotal has many sets to choose from.
+func decodeManyQuote(data []byte) (coupon.Cart, []coupon.Candidate) {
+	return decodeBatches(data, 6, 5)
+}
+
+func decodeBatches(data []byte, minBatches, moreBatches int) (coupon.Cart, []coupon.Candidate) {
 	r := &bytesIn{b: data}
 	var cart coupon.Cart
 	for i, n := 0, 1+r.n(3); i < n; i++ {
@@ -290,7 +300,7 @@ func decodeDenseQuote(data []byte) (coupon.Cart, []coupon.Candidate) {
 	}
 
 	// Coupons of one batch share its terms; they differ in validity and status.
-	specs := make([]coupon.BatchSpec, 2+r.n(5))
+	specs := make([]coupon.BatchSpec, minBatches+r.n(moreBatches))
 	for b := range specs {
 		var scope coupon.Scope
 		inScope := subtotal
@@ -351,7 +361,7 @@ func decodeDenseQuote(data []byte) (coupon.Cart, []coupon.Candidate) {
 			status = coupon.StatusReserved
 		}
 		cands = append(cands, coupon.Candidate{
-			CouponID: fmt.Sprint("k", r.n(16)), BatchID: fmt.Sprint("b", b), Spec: specs[b], Status: status,
+			CouponID: fmt.Sprint("k", r.n(10+2*len(specs))), BatchID: fmt.Sprint("b", b), Spec: specs[b], Status: status,
 			ValidFrom: from, ValidUntil: until, Owned: r.n(16) != 0,
 		})
 	}
