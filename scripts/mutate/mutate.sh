@@ -6,7 +6,8 @@
 #
 # Usage: scripts/mutate/mutate.sh [package dir ...]   (default: every package under domain/)
 # Environment: MUTATE_WORKERS (1), MUTATE_MCOVER (95), MUTATE_EFFICACY (95),
-# MUTATE_TIMEOUT_COEFFICIENT (10: the machine is shared, a slow run is not a killed mutant).
+# MUTATE_TIMEOUT_COEFFICIENT (10: the machine is shared, a slow run is not a killed mutant),
+# MUTATE_FLAGS (more gremlins flags, e.g. --dry-run for the coverage alone).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -44,7 +45,7 @@ for pkg in "$@"; do
 	PATH="$tmp/bin:$PATH" "$gremlins" unleash --workers "${MUTATE_WORKERS:-1}" \
 		--timeout-coefficient "${MUTATE_TIMEOUT_COEFFICIENT:-10}" \
 		--threshold-mcover "${MUTATE_MCOVER:-95}" --threshold-efficacy "${MUTATE_EFFICACY:-95}" \
-		"$pkg" || failed="$failed $pkg"
+		${MUTATE_FLAGS:-} "$pkg" || failed="$failed $pkg"
 done
 if [ -n "$failed" ]; then
 	echo "below the thresholds:$failed"
