@@ -5,7 +5,8 @@
 # a `go` wrapper completes the coverage profile with casecover so that they are run too.
 #
 # Usage: scripts/mutate/mutate.sh [package dir ...]   (default: every package under domain/)
-# Environment: MUTATE_WORKERS (1), MUTATE_MCOVER (95), MUTATE_EFFICACY (85: equivalent mutants, listed in the README, cannot be killed),
+# Environment: MUTATE_WORKERS (1), MUTATE_MCOVER (95), MUTATE_EFFICACY (85: some mutants are
+# equivalent, such as a boundary flipped where equality is handled before, and cannot be killed),
 # MUTATE_TIMEOUT_COEFFICIENT (30: the machine is shared, a slow run is not a killed mutant),
 # MUTATE_FLAGS (more gremlins flags, e.g. --dry-run for the coverage alone).
 set -eu
