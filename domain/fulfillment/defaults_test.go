@@ -1,0 +1,34 @@
+package fulfillment_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loyaltyforge/loyalty/domain/fulfillment"
+)
+
+func TestASagaForASingleUnitStarts(t *testing.T) {
+	one := started()
+	one.Quantity = 1
+
+	events, err := fulfillment.Replay().Start(one)
+
+	require.NoError(t, err)
+	assert.Equal(t, []fulfillment.Event{one}, events)
+}
+
+func TestByDefaultTheWarehouseGetsTimeToAnswer(t *testing.T) {
+	// given a shipment request sent under the default policy
+	s := fulfillment.Replay(started())
+	apply(t, s, s.RequestShipment(at(0)))
+
+	// when the process manager looks a few seconds later
+	next := s.Next(at(5*time.Second), fulfillment.DefaultRetryPolicy())
+
+	// then it still waits for the warehouse instead of counting the request as failed
+	assert.Equal(t, fulfillment.Wait, next.Kind)
+	assert.True(t, next.At.After(at(5*time.Second)), "waits until %s", next.At)
+}
