@@ -32,3 +32,22 @@ func TestByDefaultTheWarehouseGetsTimeToAnswer(t *testing.T) {
 	assert.Equal(t, fulfillment.Wait, next.Kind)
 	assert.True(t, next.At.After(at(5*time.Second)), "waits until %s", next.At)
 }
+
+func TestAZeroPolicyWaitsLikeTheDefaultOne(t *testing.T) {
+	d := fulfillment.DefaultRetryPolicy()
+	for attempt := 1; attempt <= 20; attempt++ {
+		assert.Equal(t, d.Backoff(attempt), fulfillment.RetryPolicy{}.Backoff(attempt), "attempt %d", attempt)
+	}
+
+	s := fulfillment.Replay(started())
+	apply(t, s, s.RequestShipment(at(0)))
+	assert.Equal(t, s.Next(at(time.Second), d), s.Next(at(time.Second), fulfillment.RetryPolicy{}), "the reply deadline")
+}
+
+func TestAMultiplierOfOneKeepsTheWaitConstant(t *testing.T) {
+	p := fulfillment.RetryPolicy{Initial: 3 * time.Second, Multiplier: 1}
+
+	for attempt := 1; attempt <= 5; attempt++ {
+		assert.Equal(t, 3*time.Second, p.Backoff(attempt), "attempt %d", attempt)
+	}
+}
