@@ -139,3 +139,14 @@ func TestValidIDIsTheContractsIdAlphabet(t *testing.T) {
 		assert.False(t, coupon.ValidID(id), "%q", id)
 	}
 }
+
+func TestValidDaysAfterClaimAcceptsBothEndsOfItsRange(t *testing.T) {
+	for _, days := range []int{1, 36500} {
+		s := validSpec()
+		s.UseEndsAt, s.ValidDaysAfterClaim = nil, ptr(days)
+		assert.NoError(t, s.Validate(), "%d days", days)
+	}
+	s := validSpec()
+	s.UseEndsAt, s.ValidDaysAfterClaim = nil, ptr(36501)
+	assert.Error(t, s.Validate())
+}
