@@ -51,3 +51,24 @@ func TestAMultiplierOfOneKeepsTheWaitConstant(t *testing.T) {
 		assert.Equal(t, 3*time.Second, p.Backoff(attempt), "attempt %d", attempt)
 	}
 }
+
+func TestAPickedUpParcelIsShippedAndOnlyAMovingOneIsInTransit(t *testing.T) {
+	// given a shipment the courier has picked up
+	s := fulfillment.Replay(started())
+	apply(t, s, s.RequestShipment(at(0)))
+	events, err := s.OnShipmentCreated("SIMEX", "SX1", at(time.Second))
+	require.NoError(t, err)
+	apply(t, s, events)
+	apply(t, s, s.OnTracking([]fulfillment.TrackingEntry{{Status: fulfillment.TrackingPickedUp, At: at(2 * time.Second)}}, at(3*time.Second)))
+
+	// then the exchange shows shipped, not yet in transit
+	assert.Equal(t, fulfillment.StatusShipped, s.ExchangeStatus())
+
+	// and once the courier reports the parcel delivered (before the saga records delivery), it
+	// has at least been in transit
+	apply(t, s, s.OnTracking([]fulfillment.TrackingEntry{
+		{Status: fulfillment.TrackingPickedUp, At: at(2 * time.Second)},
+		{Status: fulfillment.TrackingDelivered, At: at(4 * time.Second)},
+	}, at(5*time.Second)))
+	assert.Contains(t, []fulfillment.ExchangeStatus{fulfillment.StatusInTransit, fulfillment.StatusDelivered}, s.ExchangeStatus())
+}
