@@ -72,3 +72,16 @@ func TestAPickedUpParcelIsShippedAndOnlyAMovingOneIsInTransit(t *testing.T) {
 	}, at(5*time.Second)))
 	assert.Contains(t, []fulfillment.ExchangeStatus{fulfillment.StatusInTransit, fulfillment.StatusDelivered}, s.ExchangeStatus())
 }
+
+func TestAZeroPolicyRetriesATemporaryFailureLikeTheDefaultOne(t *testing.T) {
+	// given a shipment request waiting for the warehouse
+	s := fulfillment.Replay(started())
+	apply(t, s, s.RequestShipment(at(0)))
+
+	// when the courier fails once, temporarily, under a policy that sets nothing
+	events := s.OnAttemptFailed(fulfillment.StepShipment, "courier 503", true, at(time.Second), fulfillment.RetryPolicy{})
+
+	// then the attempt is retried, as under the default policy, rather than failing the saga
+	require.Len(t, events, 1)
+	assert.IsType(t, fulfillment.AttemptFailed{}, events[0])
+}
