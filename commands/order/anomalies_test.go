@@ -73,15 +73,22 @@ func TestSuspension_CancelDuringAReserveLeavesNothingHeld(t *testing.T) {
 	for i := range orders {
 		f.coupon("u1", couponID(i), "b1")
 	}
+	reserveErrs, cancelErrs := make([]error, orders), make([]error, orders)
 	var wg sync.WaitGroup
 	for i := range orders {
-		wg.Go(func() { _, _ = f.h.Reserve(f.ctx, reserve(orderID(i), "u1", 100, couponID(i))) })
-		wg.Go(func() { _, _ = f.h.Cancel(f.ctx, orderID(i), meta) })
+		wg.Go(func() { _, reserveErrs[i] = f.h.Reserve(f.ctx, reserve(orderID(i), "u1", 100, couponID(i))) })
+		wg.Go(func() { _, cancelErrs[i] = f.h.Cancel(f.ctx, orderID(i), meta) })
 	}
 	wg.Wait()
 
-	// then every order ended cancelled (or failed) with nothing left held, however they interleaved
+	// then every cancel succeeded, every reserve either finished before its cancel or was
+	// refused, and every order ended cancelled (or failed) with nothing left held, however
+	// they interleaved (TestSuspension_CancelInEveryGapOfAReserve forces each interleaving)
 	for i := range orders {
+		require.NoError(t, cancelErrs[i], orderID(i))
+		if reserveErrs[i] != nil {
+			require.ErrorIs(t, reserveErrs[i], order.ErrOrderCancelled, orderID(i))
+		}
 		o := f.order(orderID(i))
 		assert.Contains(t, []order.Status{order.StatusCancelled, order.StatusFailed}, o.Status(), orderID(i))
 		assert.Equal(t, coupon.StatusUnused, f.couponStatus("u1", couponID(i)), orderID(i))

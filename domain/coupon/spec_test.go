@@ -117,3 +117,36 @@ func TestSpecJSONUsesContractNames(t *testing.T) {
 	assert.Equal(t, int64(700), *back.MaxDiscount)
 	assert.Equal(t, 3, *back.ValidDaysAfterClaim)
 }
+
+func TestAFieldErrorSaysWhichFieldAndWhy(t *testing.T) {
+	s := validSpec()
+	s.Total = 0
+
+	err := s.Validate()
+
+	assert.Equal(t, "total: must be at least 1", err.Error())
+}
+
+func TestValidIDIsTheContractsIdAlphabet(t *testing.T) {
+	// every character class the contract allows, at both ends of each range
+	for _, id := range []string{"a", "z", "A", "Z", "0", "9", "_", ".", ":", "-", "batch-2026.spring:v_1",
+		strings.Repeat("x", 64)} {
+		assert.True(t, coupon.ValidID(id), "%q", id)
+	}
+	// the characters just outside each range, and lengths outside 1..64
+	for _, id := range []string{"", strings.Repeat("x", 65), "`", "{", "@", "[", "/", ";", "a b", "a+b", "a,b",
+		"é", "a\x00"} {
+		assert.False(t, coupon.ValidID(id), "%q", id)
+	}
+}
+
+func TestValidDaysAfterClaimAcceptsBothEndsOfItsRange(t *testing.T) {
+	for _, days := range []int{1, 36500} {
+		s := validSpec()
+		s.UseEndsAt, s.ValidDaysAfterClaim = nil, ptr(days)
+		assert.NoError(t, s.Validate(), "%d days", days)
+	}
+	s := validSpec()
+	s.UseEndsAt, s.ValidDaysAfterClaim = nil, ptr(36501)
+	assert.Error(t, s.Validate())
+}

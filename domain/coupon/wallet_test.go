@@ -175,3 +175,29 @@ func TestCouponsFiltersByStatusInReceiveOrder(t *testing.T) {
 	_, ok := w.Coupon("nope")
 	assert.False(t, ok)
 }
+
+func TestAReserveRetriedAfterItsOrderUsedTheCouponChangesNothing(t *testing.T) {
+	// given a coupon reserved and then used by order o1
+	w := coupon.ReplayWallet(received("c1", "b1", "key-1", 1, 8))
+	reserved, err := w.Reserve([]string{"c1"}, "o1", day(2))
+	require.NoError(t, err)
+	for _, e := range reserved {
+		w.Apply(e)
+	}
+	used := w.Use("o1", day(2))
+	require.NotEmpty(t, used)
+	for _, e := range used {
+		w.Apply(e)
+	}
+	c, _ := w.Coupon("c1")
+	require.Equal(t, coupon.StatusUsed, c.Status)
+
+	// when the reserve of o1 is retried
+	events, err := w.Reserve([]string{"c1"}, "o1", day(3))
+
+	// then it succeeds and changes nothing; another order is still refused
+	require.NoError(t, err)
+	assert.Empty(t, events)
+	_, err = w.Reserve([]string{"c1"}, "o2", day(3))
+	require.ErrorIs(t, err, coupon.ErrCouponUnavailable)
+}

@@ -1,6 +1,8 @@
 package gift_test
 
 import (
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,4 +214,124 @@ func must(events []gift.Event, _ supply.Status, err error) []gift.Event {
 		panic(err)
 	}
 	return events
+}
+
+func TestAGiftLivesInItsOwnStream(t *testing.T) {
+	assert.Equal(t, "gift-mug", gift.Stream("mug"))
+}
+
+func TestDefineValidatesEveryField(t *testing.T) {
+	long := strings.Repeat("é", gift.MaxDescription+1)
+	cases := map[string]struct {
+		id, name, description string
+		price, stock          int64
+		field                 string
+	}{
+		"no gift id":                {"", "Mug", "", 10, 1, "gift_id"},
+		"description too long":      {"mug", "Mug", long, 10, 1, "description"},
+		"description control chars": {"mug", "Mug", "a\x07b", 10, 1, "description"},
+		"negative price":            {"mug", "Mug", "", -1, 1, "points_price"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := gift.Replay().Define(c.id, c.name, c.description, c.price, c.stock, t0)
+
+			var inv *gift.InvalidError
+			require.ErrorAs(t, err, &inv)
+			assert.Equal(t, c.field, inv.Field())
+			assert.True(t, strings.HasPrefix(err.Error(), c.field+": "), "the message names the field: %q", err)
+			assert.Greater(t, len(err.Error()), len(c.field)+2, "and says what is wrong: %q", err)
+		})
+	}
+}
+
+func TestDefineAcceptsTheSmallestValues(t *testing.T) {
+	// a one-point gift with no stock yet, and a description of exactly the maximum length on
+	// several lines
+	desc := strings.Repeat("a\n", gift.MaxDescription/2)
+	events, err := gift.Replay().Define("pen", "P", desc, 1, 0, t0)
+
+	require.NoError(t, err)
+	g := gift.Replay(events...)
+	assert.Equal(t, int64(1), g.PointsPrice())
+	assert.Equal(t, int64(0), g.Available())
+}
+
+func TestReserveNeedsAnExchangeAndAMember(t *testing.T) {
+	for _, c := range []struct{ exchange, user string }{{"", "u-1"}, {"ex-1", ""}} {
+		_, _, err := mug(3).Reserve(c.exchange, c.user, 1, at(time.Minute), t0)
+
+		var inv *gift.InvalidError
+		require.ErrorAs(t, err, &inv, "%+v", c)
+		assert.Equal(t, "exchange_id", inv.Field())
+	}
+}
+
+func TestReserveOfNoUnitsIsInvalid(t *testing.T) {
+	_, _, err := mug(3).Reserve("ex-1", "u-1", 0, at(time.Minute), t0)
+
+	var inv *gift.InvalidError
+	require.ErrorAs(t, err, &inv)
+	assert.Equal(t, "quantity", inv.Field())
+}
+
+func TestReserveOfExactlyWhatIsLeftSucceeds(t *testing.T) {
+	g := mug(2)
+
+	events, st, err := g.Reserve("ex-1", "u-1", 2, at(time.Minute), t0)
+
+	require.NoError(t, err)
+	assert.Equal(t, supply.StatusReserved, st)
+	apply(t, g, events)
+	assert.Equal(t, int64(0), g.Available())
+}
+
+func TestAReleasedExchangeIdIsNeverReserved(t *testing.T) {
+	// given an exchange whose reservation was released
+	g := mug(3)
+	apply(t, g, must(g.Reserve("ex-1", "u-1", 1, at(time.Minute), t0)))
+	r, err := g.Release("ex-1", "insufficient_points", t0)
+	require.NoError(t, err)
+	apply(t, g, r)
+
+	// when the same exchange id reserves again
+	events, _, err := g.Reserve("ex-1", "u-1", 1, at(time.Minute), t0)
+
+	// then it is refused and no stock moves
+	require.ErrorIs(t, err, supply.ErrKeyUsed)
+	assert.Empty(t, events)
+	assert.Equal(t, int64(3), g.Available())
+}
+
+func TestAdjustByNothingChangesNothing(t *testing.T) {
+	events, err := mug(3).AdjustStock(0, t0)
+
+	require.NoError(t, err)
+	assert.Empty(t, events)
+}
+
+func TestAdjustThatWouldOverflowTheStockIsInvalid(t *testing.T) {
+	_, err := mug(3).AdjustStock(math.MaxInt64, t0)
+
+	var inv *gift.InvalidError
+	require.ErrorAs(t, err, &inv)
+	assert.Equal(t, "adjust", inv.Field())
+}
+
+func TestReturnStockOfACommittedExchangeNeedsItsQuantity(t *testing.T) {
+	g := mug(3)
+	apply(t, g, must(g.Reserve("ex-1", "u-1", 1, at(time.Minute), t0)))
+	c, err := g.Commit("ex-1", t0)
+	require.NoError(t, err)
+	apply(t, g, c)
+
+	_, err = g.ReturnStock("ex-1", 0, "refused", t0)
+	var inv *gift.InvalidError
+	require.ErrorAs(t, err, &inv)
+	assert.Equal(t, "quantity", inv.Field())
+
+	events, err := g.ReturnStock("ex-1", 1, "refused", t0)
+	require.NoError(t, err)
+	apply(t, g, events)
+	assert.Equal(t, int64(3), g.Available())
 }

@@ -95,3 +95,31 @@ func TestASweptStuckReserveEndsFailedAndReleased(t *testing.T) {
 	_, due = o.PendingAfter(later.Add(time.Hour), time.Minute)
 	assert.False(t, due)
 }
+
+func TestAReserveMakingProgressIsLeftToItsRequestByDefault(t *testing.T) {
+	// given a reserve whose last progress was ten seconds ago
+	o := replay(hReserving)
+
+	// then the sweeper leaves it to the request driving it, and takes over once it is silent
+	// for a minute
+	_, due := o.Pending(t0.Add(10 * time.Second))
+	assert.False(t, due)
+	_, due = o.Pending(t0.Add(time.Minute))
+	assert.True(t, due)
+}
+
+func TestAHoldRecordedAfterTheReserveFailedIsReleasedAsAFailedReserve(t *testing.T) {
+	// given a reserve that failed holding nothing, and then recorded a hold that landed late
+	o := order.Replay("o1", started(),
+		order.ReserveFailed{Reason: order.ReasonCouponUnavailable, At: at(time.Second)},
+		order.CouponsHeld{At: at(2 * time.Second)})
+
+	// when the sweeper looks once it is stuck
+	step, due := o.PendingAfter(at(time.Hour), time.Minute)
+
+	// then it releases the hold, recording why the order ended
+	require.True(t, due)
+	assert.Equal(t, order.StepFinishCancel, step.Kind)
+	assert.Equal(t, order.CancelReserveFailed, step.Reason)
+	assert.Equal(t, []string{"c-1", "c-2"}, step.CouponIDs)
+}

@@ -1,6 +1,7 @@
 package supply_test
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -186,4 +187,36 @@ func TestEventNamesAreStable(t *testing.T) {
 		names = append(names, e.EventName())
 	}
 	assert.Equal(t, []string{"supply.adjusted.v1", "supply.reserved.v1", "supply.committed.v1", "supply.released.v1"}, names)
+}
+
+func TestAdjustAddsStockUpToTheLargestTotal(t *testing.T) {
+	s := supply.Replay(stock(10))
+
+	events, err := s.Adjust(5, at(1))
+	require.NoError(t, err)
+	require.Equal(t, []supply.Event{supply.Adjusted{Delta: 5, At: at(1)}}, events)
+	s.Apply(events[0])
+	assert.Equal(t, int64(15), s.Available())
+
+	// exactly up to the largest total is fine; one more is not
+	_, err = s.Adjust(math.MaxInt64-15, at(2))
+	require.NoError(t, err)
+	_, err = s.Adjust(math.MaxInt64-14, at(2))
+	require.ErrorIs(t, err, supply.ErrInvalidQuantity)
+}
+
+func TestAdjustByNothingChangesNothing(t *testing.T) {
+	events, err := supply.Replay(stock(10)).Adjust(0, at(1))
+	require.NoError(t, err)
+	assert.Empty(t, events)
+}
+
+func TestAdjustThatWouldWrapBelowTheSmallestTotalIsRefused(t *testing.T) {
+	// a total already below zero (a history that an older bug may have written)
+	s := supply.Replay(stock(-10))
+
+	_, err := s.Adjust(math.MinInt64, at(1))
+	require.ErrorIs(t, err, supply.ErrInvalidQuantity)
+	_, err = s.Adjust(math.MinInt64+10, at(1))
+	require.NotErrorIs(t, err, supply.ErrInvalidQuantity, "reaching the smallest total exactly does not wrap")
 }
