@@ -38,7 +38,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			return unauthorized(c, "Authorization must be a Bearer token")
 		}
-		cl, err := auth.Parse(s.secret, strings.TrimSpace(token))
+		cl, err := s.tokens.parse(s.secret, strings.TrimSpace(token))
 		if err != nil {
 			// The reason (expired, bad signature) stays in the debug log: it helps an attacker
 			// more than a client.

@@ -143,3 +143,22 @@ func TestAllowSelfOrChecksAUserIDFromTheBody(t *testing.T) {
 	requireProblem(t, service, http.StatusForbidden, httpapi.CodeForbidden)
 	assert.Equal(t, http.StatusCreated, admin.status)
 }
+
+// Verified tokens are remembered, but a remembered token still expires on time.
+func TestARememberedTokenStillExpires(t *testing.T) {
+	f := newFixture(t, httpapi.Options{})
+	f.srv.Handle(http.MethodGet, "/t/me", whoami)
+	f.start(t)
+	exp := time.Now().Add(1500 * time.Millisecond).Truncate(time.Second).Add(time.Second)
+	tok := signed(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "u1", "role": "member", "exp": exp.Unix()})
+	header := map[string]string{"Authorization": "Bearer " + tok}
+
+	for range 3 {
+		r := f.do(t, call{method: http.MethodGet, path: "/t/me", header: header})
+		require.Equal(t, http.StatusOK, r.status, string(r.body))
+	}
+	time.Sleep(time.Until(exp) + 50*time.Millisecond)
+
+	r := f.do(t, call{method: http.MethodGet, path: "/t/me", header: header})
+	requireProblem(t, r, http.StatusUnauthorized, httpapi.CodeUnauthorized)
+}

@@ -70,6 +70,7 @@ type Server struct {
 	secret   []byte
 	pool     *pgxpool.Pool
 	keys     *keyStore
+	tokens   tokenCache
 	log      *slog.Logger
 	ready    []ReadyCheck
 	waiter   PositionWaiter
