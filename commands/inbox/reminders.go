@@ -12,7 +12,7 @@ import (
 	"github.com/loyaltyforge/loyalty/domain/inbox"
 )
 
-// PointsRemindBefore is how far ahead points_expiring reminders look (API.md: 30 days).
+// PointsRemindBefore is how far ahead points_expiring reminders look (the contract, openapi.yaml: balance.expiring covers 30 days).
 const PointsRemindBefore = 30 * 24 * time.Hour
 
 // parallelPosts bounds how many inboxes one scan writes at once: each post is a read and an

@@ -10,7 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Roles a token can carry (API.md "Auth").
+// Roles a token can carry (docs/http-contract.md "Auth").
 const (
 	RoleMember  = "member"
 	RoleService = "service"

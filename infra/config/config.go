@@ -1,4 +1,4 @@
-// Package config reads the LOYALTY_* environment variables (API.md, "Configuration").
+// Package config reads the LOYALTY_* environment variables (README.md, "Configuration").
 package config
 
 import (

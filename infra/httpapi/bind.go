@@ -18,7 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// BindJSON decodes the request body into v strictly (API.md "Conventions"): a body that is not
+// BindJSON decodes the request body into v strictly (docs/http-contract.md "Conventions"): a body that is not
 // declared as JSON is 415; an empty or null body, malformed JSON, unknown or wrongly cased
 // fields, a repeated field, wrong types, data after the object and a missing or null required
 // field are 400 invalid_request naming what is wrong. A body over the limit is 413.

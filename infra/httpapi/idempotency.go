@@ -24,7 +24,7 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 	// HeaderReplayed marks an answer replayed from an earlier request with the same key.
 	HeaderReplayed = "Idempotent-Replayed"
-	// IdempotencyKeyTTL is how long keys must be kept at least (API.md); the purge job uses it.
+	// IdempotencyKeyTTL is how long keys must be kept at least (docs/http-contract.md); the purge job uses it.
 	IdempotencyKeyTTL = 24 * time.Hour
 )
 

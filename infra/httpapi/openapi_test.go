@@ -28,7 +28,7 @@ func TestEveryRouteThisPackageServesIsDocumented(t *testing.T) {
 }
 
 func TestDocumentCoversTheContract(t *testing.T) {
-	// Every operation in the tables of API.md, in the form Server.Routes uses.
+	// Every operation in the HTTP contract (docs/http-contract.md, openapi.yaml), in the form Server.Routes uses.
 	want := []string{
 		"POST /v1/users/{user_id}/points/earnings",
 		"GET /v1/users/{user_id}/points",

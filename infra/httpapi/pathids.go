@@ -7,7 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// clientChosen are the path parameters whose ids clients choose (API.md "Conventions"): a
+// clientChosen are the path parameters whose ids clients choose (docs/http-contract.md "Conventions"): a
 // malformed one cannot be read as the contract says, 400. Every other parameter holds an id the
 // server minted (an exchange, a job, a saga, ...): one that is not valid UTF-8 or holds a control
 // character cannot exist, 404. Either way it never reaches PostgreSQL, which refuses NUL and

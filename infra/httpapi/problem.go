@@ -9,7 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// Codes that this package answers with itself (API.md "Conventions").
+// Codes that this package answers with itself (docs/http-contract.md "Conventions").
 const (
 	CodeInvalidRequest       = "invalid_request"
 	CodeUnauthorized         = "unauthorized"

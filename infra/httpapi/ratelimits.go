@@ -14,7 +14,7 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/config"
 )
 
-// The platform's rate limits (API.md: 429 rate_limited with Retry-After): per caller (the
+// The platform's rate limits (docs/http-contract.md: 429 rate_limited with Retry-After): per caller (the
 // token's subject) on claims and on exchanges, and per batch on claims, so one flash sale
 // cannot starve the others. Each limit allows its rate per second with a burst of the same
 // size, for all processes together (Peers); a rate of 0 disables it.

@@ -42,7 +42,7 @@ type Options struct {
 	Positions PositionWaiter       // nil: ?min_position is validated but not waited for
 	Registry  *prometheus.Registry // nil: a new one with Go and process collectors
 
-	// Zero values take the API.md defaults; tests shorten them.
+	// Zero values take the contract's defaults (docs/http-contract.md); tests shorten them.
 	MinPositionWait time.Duration // default 2s
 	ReadyTimeout    time.Duration // default 2s
 	// A client that sends no header for ReadHeaderTimeout, or no byte of its body for

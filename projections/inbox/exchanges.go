@@ -154,7 +154,7 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 			x.status = s
 			refunded := int64(0)
 			if x.failed {
-				refunded = x.pointsSpent // a failed exchange has its points refunded (API.md)
+				refunded = x.pointsSpent // a failed exchange has its points refunded (the exchange schema in openapi.yaml)
 			}
 			b.Queue(`INSERT INTO inbox_exchange_updates (seq, exchange_id, status, user_id, dedupe_key, gift_id, quantity,
 					carrier, express_no, failure_reason, points_refunded, at)

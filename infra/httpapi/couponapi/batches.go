@@ -65,7 +65,7 @@ func toBatchJSON(b readcoupon.Batch) batchJSON {
 
 func (a api) createBatch(c echo.Context) error {
 	var body batchBody
-	// audience, exclusive and the use window's parts have defaults or alternatives (API.md).
+	// audience, exclusive and the use window's parts have defaults or alternatives (the batch schema in openapi.yaml).
 	if err := httpapi.BindJSON(c, &body, "name", "kind", "scope", "scope.type", "per_user_limit", "total",
 		"claim_starts_at", "claim_ends_at"); err != nil {
 		return err

@@ -1,4 +1,4 @@
-// Package couponapi serves the Coupons section of API.md: batches, allowlists, claims, bulk
+// Package couponapi serves the Coupons section of the HTTP contract (openapi.yaml): batches, allowlists, claims, bulk
 // issuance jobs, a member's coupons and the checkout quote.
 package couponapi
 

@@ -1,4 +1,4 @@
-// Package giftapi serves the "Gift catalog and exchanges" section of API.md and the operators'
+// Package giftapi serves the "Gift catalog and exchanges" section of the HTTP contract (openapi.yaml) and the operators'
 // saga endpoints of the fulfillment process manager.
 package giftapi
 

@@ -1,4 +1,4 @@
-// Package inboxapi serves the Inbox section of API.md: a member's messages, reads and broadcasts.
+// Package inboxapi serves the Inbox section of the HTTP contract (openapi.yaml): a member's messages, reads and broadcasts.
 package inboxapi
 
 import (

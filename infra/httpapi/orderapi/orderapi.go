@@ -1,4 +1,4 @@
-// Package orderapi serves the Orders section of API.md: reserve, confirm and cancel (a TCC over
+// Package orderapi serves the Orders section of the HTTP contract (openapi.yaml): reserve, confirm and cancel (a TCC over
 // coupons and points) and the order's state.
 package orderapi
 

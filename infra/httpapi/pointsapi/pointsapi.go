@@ -1,4 +1,4 @@
-// Package pointsapi serves the Points section of API.md.
+// Package pointsapi serves the Points section of the HTTP contract (openapi.yaml).
 package pointsapi
 
 import (
@@ -44,7 +44,7 @@ func Register(s *httpapi.Server, d Deps) {
 
 type handlers Deps
 
-// Balance is the balance object of API.md.
+// Balance is the balance object of the HTTP contract (openapi.yaml).
 type Balance struct {
 	UserID    string        `json:"user_id"`
 	Total     int64         `json:"total"`
