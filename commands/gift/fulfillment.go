@@ -132,10 +132,13 @@ const maxSteps = 16
 // Drive does whatever the saga says is due now, step after step, until it has to wait or is
 // done. It returns the action it stopped at (Wait with its time, or Nothing).
 func (f *Fulfillment) Drive(ctx context.Context, exchangeID string) (fulfillment.Action, error) {
+	var s *fulfillment.Saga
 	for range maxSteps {
-		s, err := f.load(ctx, exchangeID)
-		if err != nil {
-			return fulfillment.Action{}, err
+		if s == nil {
+			var err error
+			if s, err = f.load(ctx, exchangeID); err != nil {
+				return fulfillment.Action{}, err
+			}
 		}
 		now := f.clock.Now()
 		act := s.Next(now, f.policy)
@@ -159,6 +162,7 @@ func (f *Fulfillment) Drive(ctx context.Context, exchangeID string) (fulfillment
 				evs = s.OnTracking(entries, f.clock.Now())
 			}
 		case fulfillment.Compensate:
+			var err error
 			if evs, err = f.compensate(ctx, s, act.Reason, now); err != nil {
 				return act, err
 			}
@@ -168,10 +172,19 @@ func (f *Fulfillment) Drive(ctx context.Context, exchangeID string) (fulfillment
 		if len(evs) == 0 {
 			return act, nil // the saga decided nothing: do not spin
 		}
-		if _, err := f.append(ctx, exchangeID, s, evs, meta); err != nil && !errors.Is(err, es.ErrConflict) {
+		_, err := f.append(ctx, exchangeID, s, evs, meta)
+		switch {
+		case err == nil:
+			// The saga is what it was plus what was just appended: go on without reading it
+			// again (a saga takes a dozen steps; each read was the whole stream).
+			for _, e := range evs {
+				s.Apply(e)
+			}
+		case errors.Is(err, es.ErrConflict):
+			s = nil // another driver moved the saga: read it again and see what is left
+		default:
 			return act, err
 		}
-		// On a conflict another driver moved the saga: read it again and see what is left.
 	}
 	return fulfillment.Action{Kind: fulfillment.Wait, At: f.clock.Now()}, nil
 }
