@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -329,27 +328,4 @@ func TestCrashesLoseNothingAndDoubleNothing(t *testing.T) {
 // tryCall is call without failing the test on a transport error (a killed process).
 func tryCall(method, url, tok, key string, body any) (answer, error) {
 	return rawCall(method, url, tok, key, body)
-}
-
-var (
-	ctlOnce sync.Once
-	ctlBin  string
-	ctlErr  error
-)
-
-func loyaltyctlBinary(t *testing.T) string {
-	t.Helper()
-	ctlOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "loyaltyctl-bin-")
-		if err != nil {
-			ctlErr = err
-			return
-		}
-		ctlBin = filepath.Join(dir, "loyaltyctl")
-		build := exec.Command("go", "build", "-o", ctlBin, "../loyaltyctl")
-		build.Stderr = os.Stderr
-		ctlErr = build.Run()
-	})
-	require.NoError(t, ctlErr)
-	return ctlBin
 }

@@ -26,29 +26,40 @@ import (
 
 const mpSecret = "multiprocess-secret-multiprocess-32"
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
+// builds holds the binaries built for this test run, by package directory.
+var builds sync.Map // string -> *builtBinary
 
-// loyaltydBinary builds the real binary once per test run.
-func loyaltydBinary(t *testing.T) string {
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// binary builds the command in dir (relative to this package) once per test run.
+func binary(t *testing.T, dir, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "loyaltyd-bin-")
+	v, _ := builds.LoadOrStore(dir, &builtBinary{})
+	b := v.(*builtBinary)
+	b.once.Do(func() {
+		tmp, err := os.MkdirTemp("", name+"-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		builtBin = filepath.Join(dir, "loyaltyd")
-		build := exec.Command("go", "build", "-o", builtBin, ".")
+		b.path = filepath.Join(tmp, name)
+		build := exec.Command("go", "build", "-o", b.path, dir)
 		build.Stderr = os.Stderr
-		buildErr = build.Run()
+		b.err = build.Run()
 	})
-	require.NoError(t, buildErr)
-	return builtBin
+	require.NoError(t, b.err)
+	return b.path
 }
+
+// loyaltydBinary is the real server.
+func loyaltydBinary(t *testing.T) string { return binary(t, ".", "loyaltyd") }
+
+// loyaltyctlBinary is the real operator CLI.
+func loyaltyctlBinary(t *testing.T) string { return binary(t, "../loyaltyctl", "loyaltyctl") }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
