@@ -35,6 +35,8 @@ type TestApp struct {
 	App    *app.App
 	Client *http.Client
 	t      testing.TB
+
+	unchecked bool // Do does not check requests and answers against the contract
 }
 
 const secret = "apptest-secret-apptest-secret-32b"
@@ -182,7 +184,32 @@ func (ta *TestApp) Do(method, path, token string, body any, headers ...string) R
 	if err != nil {
 		ta.t.Fatalf("apptest: read body: %v", err)
 	}
+	if !ta.unchecked {
+		var reqBody []byte
+		if rd != nil {
+			reqBody, _ = json.Marshal(body)
+			switch v := body.(type) {
+			case []byte:
+				reqBody = v
+			case string:
+				reqBody = []byte(v)
+			}
+		}
+		check, _ := http.NewRequest(method, ta.URL+path, nil)
+		check.Header = req.Header.Clone()
+		if msg := checkContract(check, reqBody, resp.StatusCode, resp.Header, b); msg != "" {
+			ta.t.Errorf("apptest: %s %s answered %d, outside the contract (openapi.yaml): %s", method, path, resp.StatusCode, msg)
+		}
+	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// Unchecked returns the app with contract checking off, for tests that send what the contract
+// forbids on purpose.
+func (ta *TestApp) Unchecked() *TestApp {
+	c := *ta
+	c.unchecked = true
+	return &c
 }
 
 // Eventually polls fn until it returns true or the timeout passes.
