@@ -35,8 +35,6 @@ type TestApp struct {
 	App    *app.App
 	Client *http.Client
 	t      testing.TB
-
-	unchecked bool // Do does not check requests and answers against the contract
 }
 
 const secret = "apptest-secret-apptest-secret-32b"
@@ -184,7 +182,7 @@ func (ta *TestApp) Do(method, path, token string, body any, headers ...string) R
 	if err != nil {
 		ta.t.Fatalf("apptest: read body: %v", err)
 	}
-	if !ta.unchecked {
+	{
 		var reqBody []byte
 		if rd != nil {
 			reqBody, _ = json.Marshal(body)
@@ -202,14 +200,6 @@ func (ta *TestApp) Do(method, path, token string, body any, headers ...string) R
 		}
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
-}
-
-// Unchecked returns the app with contract checking off, for tests that send what the contract
-// forbids on purpose.
-func (ta *TestApp) Unchecked() *TestApp {
-	c := *ta
-	c.unchecked = true
-	return &c
 }
 
 // Eventually polls fn until it returns true or the timeout passes.
