@@ -171,11 +171,13 @@ func TestRetriesAreRecognisedForThePeriodJustClosed(t *testing.T) {
 	}
 	assert.Len(t, f.events(t, "u1"), 44, "no retry credited anything")
 
-	// and the documented trade-off: a retry from two periods back is taken as new
-	again, err := h.Earn(ctx, "u1", points.ReasonPurchase, "old-order", 100, day(30), meta)
-	require.NoError(t, err)
-	assert.True(t, again.Created)
-	assert.NotEqual(t, old.Earned.LotID, again.Earned.LotID)
+	// and a retry from two periods back, which the account has forgotten, is refused by the
+	// store (its event id is derived from the command): never credited twice, but its first
+	// answer is gone
+	_, err = h.Earn(ctx, "u1", points.ReasonPurchase, "old-order", 100, day(30), meta)
+	assert.ErrorIs(t, err, points.ErrAppliedLongAgo)
+	assert.Len(t, f.events(t, "u1"), 44, "the old earning was not credited again")
+	_ = old
 }
 
 // gatedBooks holds every append of a BooksClosed until gate is closed.

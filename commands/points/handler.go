@@ -187,6 +187,10 @@ func (h *Handler) run(ctx context.Context, acc *account, meta es.Metadata, decid
 			if data[i], err = h.codec.Encode(e, meta); err != nil {
 				return Result{}, err
 			}
+			if k, ok := e.(points.CommandKey); ok {
+				// The store refuses this id twice, however long ago the first one was.
+				data[i].ID = es.DerivedID(stream, e.EventName(), k.CommandKey())
+			}
 		}
 		res, err := h.store.Append(ctx, stream, es.Exactly(acc.version), data)
 		var conflict *es.ConflictError
@@ -209,6 +213,11 @@ func (h *Handler) run(ctx context.Context, acc *account, meta es.Metadata, decid
 			}
 			fresh = true
 			continue
+		}
+		if errors.Is(err, es.ErrDuplicateEvent) {
+			// The account decided the command is new, yet the store holds its event: it was
+			// applied before the periods the account remembers. Never apply it twice.
+			return Result{}, fmt.Errorf("%w: %s: %v", points.ErrAppliedLongAgo, stream, err)
 		}
 		if err != nil {
 			// A failed append may still have landed (a timeout after commit). The cached

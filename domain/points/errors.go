@@ -15,3 +15,7 @@ var (
 	ErrHoldReleased       = errors.New("hold already released")
 	ErrDuplicateLot       = errors.New("lot id already in use")
 )
+
+// ErrAppliedLongAgo: the command was applied before, longer ago than the account remembers (the
+// store still knows its event): it is not applied again, but its first answer is gone.
+var ErrAppliedLongAgo = errors.New("this command was applied before, too long ago to replay its answer")

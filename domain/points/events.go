@@ -211,3 +211,16 @@ func deref(e Event) Event {
 	}
 	return e
 }
+
+// CommandKey names the command an event records, for the events that clients retry: the
+// earning's (reason, source_ref), the spend's or refund's ref, the hold's id, the exchange's
+// id. The account remembers these for a period or two; the store remembers them forever when
+// the event id is derived from them (commands/points), so a retry that comes after the account
+// has forgotten is still refused rather than applied twice.
+type CommandKey interface{ CommandKey() string }
+
+func (e Earned) CommandKey() string           { return "earn\x00" + e.Reason + "\x00" + e.SourceRef }
+func (e Spent) CommandKey() string            { return "spend\x00" + e.Ref }
+func (e Refunded) CommandKey() string         { return "refund\x00" + e.Ref }
+func (e Frozen) CommandKey() string           { return "freeze\x00" + e.HoldID }
+func (e CreditsExchanged) CommandKey() string { return "exchange\x00" + e.ExchangeID }

@@ -33,7 +33,7 @@ func Register(s *httpapi.Server, d Deps) {
 		s.RegisterError(e, http.StatusUnprocessableEntity, httpapi.CodeInvalidRequest)
 	}
 	s.RegisterError(dpoints.ErrHoldNotFound, http.StatusNotFound, httpapi.CodeNotFound)
-	for _, e := range []error{dpoints.ErrHoldCaptured, dpoints.ErrHoldReleased, dpoints.ErrDuplicateLot} {
+	for _, e := range []error{dpoints.ErrHoldCaptured, dpoints.ErrHoldReleased, dpoints.ErrDuplicateLot, dpoints.ErrAppliedLongAgo} {
 		s.RegisterError(e, http.StatusConflict, httpapi.CodeConflict)
 	}
 	h := handlers(d)
