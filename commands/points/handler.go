@@ -25,11 +25,11 @@
 // turn like one more command on that account (see closeBooks). A full replay still reads the
 // whole stream; BooksClosed resets the state, so it gives the same account.
 //
-// The trade-off: an account remembers retries for the current period and the one before it
-// only. A retried command (same earning key, spend or refund ref, hold id or exchange id)
-// whose first success lies further back, between one and two periods of BooksEvery events
-// (10,000 to 20,000 of the account's events with the default), would be applied again.
-// Retries come minutes or days after the first try, not that many events later.
+// An account remembers retries for the current period and the one before it only. A retried
+// command (same earning key, spend or refund ref, hold id or exchange id) whose first success
+// lies further back is still never applied again: its event id is derived from the command
+// (points.CommandKey), the store refuses the id a second time, and the command fails with
+// points.ErrAppliedLongAgo. Only its first answer is gone.
 package points
 
 import (
