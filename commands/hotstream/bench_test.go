@@ -16,29 +16,30 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 )
 
-// The two benchmarks below are one comparison: 64 goroutines reserving on ONE stream, through the
-// single writer or each on its own (load, decide, append with the expected version, retry on
-// conflict). Run them together with a fixed count, e.g.
-//
-//	go test -run '^$' -bench 'Reserve64' -benchtime 200x ./commands/hotstream/
-//
-// and compare reserves/s. The plain way reloads the whole stream on every attempt, as a command
-// handler without the writer would, so its cost grows with the stream: keep the count small (at
-// 1000x it runs for minutes).
+// The two benchmarks below are one comparison: 64 goroutines reserving on one hot stream, through
+// the single writer or each on its own (load, decide, append with the expected version, retry on
+// conflict). The plain way reloads the whole stream on every attempt, as a command handler
+// without the writer would, so its cost grows with the stream's length: both work on streams of
+// streamLength reservations (a new stream every streamLength), so neither figure depends on b.N
+// and any -benchtime compares the same work.
 const (
 	benchGoroutines = 64
 	benchConns      = 16 // the server is shared: a modest pool, the same for both
+	streamLength    = 500
 )
+
+// streamOf is the stream the n-th reservation goes to.
+func streamOf(run string, n int64) string { return fmt.Sprintf("gift-%s-%d", run, (n-1)/streamLength) }
 
 func BenchmarkHotStreamReserve64(b *testing.B) {
 	store := pgstore.New(pgtest.New(b, benchConns))
 	w := hotstream.New(store, supplyCodec(), newStock)
-	stream := "gift-" + es.NewID()
+	run := es.NewID()
 	ctx := context.Background()
-	if _, err := w.Do(ctx, stream, es.Metadata{}, adjust(int64(b.N))); err != nil {
-		b.Fatal(err)
-	}
-	runReserves(b, func(key string) error {
+	runReserves(b, run, func(stream string) error {
+		_, err := w.Do(ctx, stream, es.Metadata{}, adjust(streamLength))
+		return err
+	}, func(stream, key string) error {
 		_, err := w.Do(ctx, stream, es.Metadata{}, reserve(key, 1))
 		return err
 	})
@@ -47,16 +48,16 @@ func BenchmarkHotStreamReserve64(b *testing.B) {
 func BenchmarkPlainRetryReserve64(b *testing.B) {
 	store := pgstore.New(pgtest.New(b, benchConns))
 	codec := supplyCodec()
-	stream := "gift-" + es.NewID()
+	run := es.NewID()
 	ctx := context.Background()
-	initial, err := codec.EncodeAll([]es.Event{supply.Adjusted{Delta: int64(b.N), At: now}}, es.Metadata{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := store.Append(ctx, stream, es.NoStream, initial); err != nil {
-		b.Fatal(err)
-	}
-	runReserves(b, func(key string) error {
+	runReserves(b, run, func(stream string) error {
+		initial, err := codec.EncodeAll([]es.Event{supply.Adjusted{Delta: streamLength, At: now}}, es.Metadata{})
+		if err != nil {
+			return err
+		}
+		_, err = store.Append(ctx, stream, es.NoStream, initial)
+		return err
+	}, func(stream, key string) error {
 		return commands.RetryOnConflict(ctx, func() error {
 			agg := &stock{supply.Replay()}
 			version, err := commands.Load(ctx, store, codec, stream, 1, agg.Apply)
@@ -77,10 +78,16 @@ func BenchmarkPlainRetryReserve64(b *testing.B) {
 	})
 }
 
-// runReserves spreads b.N reservations over benchGoroutines goroutines. A reservation that fails
-// (the plain way gives up after commands.MaxConflictRetries) is counted, not fatal: how often that
-// happens is part of the comparison.
-func runReserves(b *testing.B, reserveOne func(key string) error) {
+// runReserves spreads b.N reservations over benchGoroutines goroutines, on streams of
+// streamLength units each, created (untimed) by prepare. A reservation that fails (the plain way
+// gives up after commands.MaxConflictRetries) is counted, not fatal: how often that happens is
+// part of the comparison.
+func runReserves(b *testing.B, run string, prepare func(stream string) error, reserveOne func(stream, key string) error) {
+	for n := int64(1); n <= int64(b.N); n += streamLength {
+		if err := prepare(streamOf(run, n)); err != nil {
+			b.Fatal(err)
+		}
+	}
 	var next, failed atomic.Int64
 	var firstErr sync.Once
 	var wg sync.WaitGroup
@@ -91,7 +98,7 @@ func runReserves(b *testing.B, reserveOne func(key string) error) {
 		go func() {
 			defer wg.Done()
 			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
-				if err := reserveOne(fmt.Sprintf("k-%d", n)); err != nil {
+				if err := reserveOne(streamOf(run, n), fmt.Sprintf("k-%d", n)); err != nil {
 					failed.Add(1)
 					firstErr.Do(func() { b.Logf("first failure: %v", err) })
 				}
