@@ -95,6 +95,21 @@ func waitSnapshot(t *testing.T, snaps pointscmd.SnapshotStore, user string, want
 	return version, data
 }
 
+// stableSnapshot waits until user's snapshot version has not changed for half a second.
+func stableSnapshot(t *testing.T, snaps pointscmd.SnapshotStore, user string) int64 {
+	t.Helper()
+	last, since := int64(-1), time.Now()
+	for time.Since(since) < 500*time.Millisecond {
+		v, _, _, err := snaps.Load(context.Background(), points.Stream(user))
+		require.NoError(t, err)
+		if v != last {
+			last, since = v, time.Now()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return last
+}
+
 func atLeast(n int64) func(int64, []byte) bool {
 	return func(v int64, _ []byte) bool { return v >= n }
 }
@@ -112,7 +127,9 @@ func TestColdLoadFromSnapshotEqualsFullReplayAndReadsOnlyTheTail(t *testing.T) {
 	grow(t, writer, "u1", 0, 40)
 	waitSnapshot(t, snaps, "u1", atLeast(20))
 	writer.Close()
-	snapAt, _ := waitSnapshot(t, snaps, "u1", atLeast(20)) // the last one the writer saved
+	// The last one the writer saved. A save cancelled by Close may still commit a moment later
+	// (PostgreSQL's cancel is asynchronous): wait until the version stays put.
+	snapAt := stableSnapshot(t, snaps, "u1")
 	grow(t, f.handler(), "u1", 40, 13)
 	const streamVersion = 53
 	require.Less(t, snapAt, int64(streamVersion), "the stream goes on after the snapshot")

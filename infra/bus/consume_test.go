@@ -172,7 +172,9 @@ func TestConsumeDeadLettersWhenMaxDeliverIsExhausted(t *testing.T) {
 
 func TestCompetingConsumersShareADurableAndHandleEachMessageOnce(t *testing.T) {
 	_, js := bustest.New(t)
-	const n = 30
+	// Enough work (n x 5 ms) that the second worker, started a moment after the first, finds
+	// messages left even on a loaded machine.
+	const n = 200
 	for i := range n {
 		publish(t, js, shipmentRequested, "ex-"+strconv.Itoa(i), `{}`)
 	}
@@ -186,7 +188,7 @@ func TestCompetingConsumersShareADurableAndHandleEachMessageOnce(t *testing.T) {
 			})
 	}
 
-	require.Eventually(t, func() bool { return rec.count() >= n }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return rec.count() >= n }, 30*time.Second, 10*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
 	seen := map[string]int{}
 	perWorker := map[int]int{}
