@@ -59,8 +59,10 @@ func (w *world) shipmentRows(t *testing.T, exchangeID string) (rows, deliveries 
 }
 
 func TestFaultyCourierStillDeliversEveryExchangeOnce(t *testing.T) {
-	// given a courier failing 30% of calls and hanging on 10% of them (after doing the work)
-	sim := courier.NewSimulator(courier.SimOptions{Step: 50 * time.Millisecond, ErrorRate: 0.3, TimeoutRate: 0.1, Seed: 42})
+	// given a courier failing 30% of calls and hanging on 10% of them (after doing the work);
+	// with seed 14 its first call hangs and its second fails, so both faults happen however
+	// few calls a run makes (seed 42 drew no hang in its first 60 calls)
+	sim := courier.NewSimulator(courier.SimOptions{Step: 50 * time.Millisecond, ErrorRate: 0.3, TimeoutRate: 0.1, Seed: 14})
 	w := start(t, apptest.Options{CourierSim: sim})
 	const n = 12
 	w.createGift(t, "mug", 10, n)
