@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/loyaltyforge/loyalty/infra/grouping"
 )
 
 // keyStore writes Idempotency-Key claims and answers in groups: requests that claim or complete
@@ -18,8 +20,8 @@ import (
 type keyStore struct {
 	pool *pgxpool.Pool
 
-	claims    groupRunner[claimReq]
-	completes groupRunner[completeReq]
+	claims    grouping.Runner[claimReq]
+	completes grouping.Runner[completeReq]
 
 	// Keys claimed by requests of this process that are still running or whose answer is still
 	// to be stored: their heartbeat keeps other processes from taking them over.
@@ -40,8 +42,12 @@ var (
 
 func newKeyStore(pool *pgxpool.Pool) *keyStore {
 	k := &keyStore{pool: pool, live: map[string]int{}, beatEvery: heartbeatEvery, abandonAfter: abandonedAfter}
-	k.claims = groupRunner[claimReq]{parallel: 2, run: k.claimGroup}
-	k.completes = groupRunner[completeReq]{parallel: 2, run: k.completeGroup}
+	k.claims = grouping.Runner[claimReq]{Parallel: 2, Max: maxKeyGroup, Run: func(reqs []*claimReq) error {
+		return eachOnRefusal(reqs, k.claimGroup, func(r *claimReq, err error) { r.err = err })
+	}}
+	k.completes = grouping.Runner[completeReq]{Parallel: 2, Max: maxKeyGroup, Run: func(reqs []*completeReq) error {
+		return eachOnRefusal(reqs, k.completeGroup, func(r *completeReq, err error) { r.err = err })
+	}}
 	return k
 }
 
@@ -49,6 +55,7 @@ type claimReq struct {
 	sub, key, owner string
 	hash            []byte
 	claimed         bool
+	err             error // its own error when the group was refused and it ran alone
 }
 
 type completeReq struct {
@@ -56,15 +63,35 @@ type completeReq struct {
 	status          int
 	headers         []byte
 	body            []byte
+	err             error // its own error when the group was refused and it ran alone
+}
+
+// maxKeyGroup bounds one statement's rows.
+const maxKeyGroup = 256
+
+// eachOnRefusal writes reqs in one statement; if the server refuses it (one bad row), each
+// request is written alone and keeps its own error.
+func eachOnRefusal[R any](reqs []*R, write func(ctx context.Context, reqs []*R) error, setErr func(*R, error)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := write(ctx, reqs)
+	var pgErr *pgconn.PgError
+	if err == nil || len(reqs) == 1 || !errors.As(err, &pgErr) {
+		return err
+	}
+	for _, r := range reqs {
+		setErr(r, write(ctx, []*R{r}))
+	}
+	return nil
 }
 
 // claim inserts the key for owner, or takes over an abandoned claim of the same request.
 func (k *keyStore) claim(ctx context.Context, sub, key, owner string, hash []byte) (bool, error) {
 	r := &claimReq{sub: sub, key: key, owner: owner, hash: hash}
-	if err := k.claims.do(ctx, r); err != nil {
+	if err := k.claims.Do(ctx, r); err != nil {
 		return false, err
 	}
-	return r.claimed, nil
+	return r.claimed, r.err
 }
 
 func (k *keyStore) claimGroup(ctx context.Context, reqs []*claimReq) error {
@@ -113,7 +140,11 @@ func (k *keyStore) claimGroup(ctx context.Context, reqs []*claimReq) error {
 
 // complete stores the answer of owner's request.
 func (k *keyStore) complete(ctx context.Context, r *completeReq) error {
-	return k.completes.do(ctx, r)
+	r.err = nil // a retried answer: forget the last try's refusal
+	if err := k.completes.Do(ctx, r); err != nil {
+		return err
+	}
+	return r.err
 }
 
 func (k *keyStore) completeGroup(ctx context.Context, reqs []*completeReq) error {
@@ -181,95 +212,5 @@ func (k *keyStore) heartbeat() {
 		_, _ = k.pool.Exec(ctx, `UPDATE http_idempotency_keys SET heartbeat_at = now()
 			WHERE owner = ANY($1::uuid[]) AND status IS NULL`, owners)
 		cancel()
-	}
-}
-
-// groupRunner runs requests in groups: at most parallel groups at once, and requests arriving
-// meanwhile wait and go into the next group. Under no load a request runs at once, alone.
-type groupRunner[R any] struct {
-	parallel int
-	run      func(ctx context.Context, reqs []*R) error
-
-	mu      sync.Mutex
-	queue   []*groupItem[R]
-	running int
-}
-
-type groupItem[R any] struct {
-	req  *R
-	ctx  context.Context
-	done chan error
-}
-
-const maxKeyGroup = 256
-
-func (g *groupRunner[R]) do(ctx context.Context, r *R) error {
-	it := &groupItem[R]{req: r, ctx: ctx, done: make(chan error, 1)}
-	g.mu.Lock()
-	g.queue = append(g.queue, it)
-	start := g.running < g.parallel
-	if start {
-		g.running++
-	}
-	g.mu.Unlock()
-	if start {
-		go g.loop()
-	}
-	select {
-	case err := <-it.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (g *groupRunner[R]) loop() {
-	for {
-		g.mu.Lock()
-		if len(g.queue) == 0 {
-			g.running--
-			g.mu.Unlock()
-			return
-		}
-		n := min(len(g.queue), maxKeyGroup)
-		items := make([]*groupItem[R], n)
-		copy(items, g.queue)
-		rest := copy(g.queue, g.queue[n:])
-		clear(g.queue[rest:])
-		g.queue = g.queue[:rest]
-		g.mu.Unlock()
-		g.runGroup(items)
-	}
-}
-
-func (g *groupRunner[R]) runGroup(items []*groupItem[R]) {
-	live := items[:0]
-	for _, it := range items {
-		if err := it.ctx.Err(); err != nil {
-			it.done <- err
-			continue
-		}
-		live = append(live, it)
-	}
-	if len(live) == 0 {
-		return
-	}
-	reqs := make([]*R, len(live))
-	for i, it := range live {
-		reqs[i] = it.req
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := g.run(ctx, reqs)
-	var pgErr *pgconn.PgError
-	if err != nil && len(live) > 1 && errors.As(err, &pgErr) {
-		// The server refused the group (one bad row): each request alone gets its own answer.
-		for _, it := range live {
-			it.done <- g.run(ctx, []*R{it.req})
-		}
-		return
-	}
-	for _, it := range live {
-		it.done <- err
 	}
 }

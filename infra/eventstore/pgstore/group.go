@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/infra/grouping"
 )
 
 // Group commit. The machine is CPU-bound under load, and a transaction costs PostgreSQL far more
@@ -36,7 +37,7 @@ type pending struct {
 	types    []string
 	data     []string
 	meta     []string
-	done     chan appendOutcome
+	out      appendOutcome // set by the group
 }
 
 // budgetMS is how long the append may still land, from the caller's deadline (nil: no bound).
@@ -54,71 +55,31 @@ type appendOutcome struct {
 	err error
 }
 
-type groupQueue struct {
-	mu      sync.Mutex
-	queue   []*pending
-	running int
+// committer is the store's group committer, made at the first grouped append with the
+// GroupCommit then set.
+func (s *Store) committer() *grouping.Runner[pending] {
+	s.groupOnce.Do(func() {
+		s.group = &grouping.Runner[pending]{Parallel: s.GroupCommit, Max: maxGroup, Run: s.commitGroup}
+	})
+	return s.group
 }
 
 func (s *Store) appendGrouped(ctx context.Context, p *pending) (es.AppendResult, error) {
-	g := &s.group
-	g.mu.Lock()
-	g.queue = append(g.queue, p)
-	start := g.running < s.GroupCommit
-	if start {
-		g.running++
+	if err := s.committer().Do(ctx, p); err != nil {
+		// The caller gave up; the append may still land (like a timeout after commit), and
+		// the caller treats it so.
+		return es.AppendResult{}, err
 	}
-	g.mu.Unlock()
-	if start {
-		go s.commitLoop()
-	}
-	select {
-	case out := <-p.done:
-		return out.res, out.err
-	case <-ctx.Done():
-		// The append may still land (like a timeout after commit); the caller treats it so.
-		return es.AppendResult{}, ctx.Err()
-	}
+	return p.out.res, p.out.err
 }
 
-// commitLoop runs groups until the queue is empty; at most GroupCommit loops run at once.
-func (s *Store) commitLoop() {
-	g := &s.group
-	for {
-		g.mu.Lock()
-		if len(g.queue) == 0 {
-			g.running--
-			g.mu.Unlock()
-			return
-		}
-		n := min(len(g.queue), maxGroup)
-		batch := make([]*pending, n)
-		copy(batch, g.queue)
-		rest := copy(g.queue, g.queue[n:])
-		clear(g.queue[rest:])
-		g.queue = g.queue[:rest]
-		g.mu.Unlock()
-		s.commitGroup(batch)
-	}
-}
-
-func (s *Store) commitGroup(batch []*pending) {
-	live := batch[:0]
-	for _, p := range batch {
-		if err := p.ctx.Err(); err != nil {
-			p.done <- appendOutcome{err: err} // never started: it cannot land
-			continue
-		}
-		live = append(live, p)
-	}
-	switch len(live) {
-	case 0:
-		return
-	case 1:
+// commitGroup writes a group and answers each append in its own out.
+func (s *Store) commitGroup(live []*pending) error {
+	if len(live) == 1 {
 		p := live[0]
 		res, err := s.appendOne(p.ctx, p.stream, p.expected, p.ids, p.types, p.data, p.meta)
-		p.done <- appendOutcome{res, err}
-		return
+		p.out = appendOutcome{res, err}
+		return nil
 	}
 	// One lock order for every group: two groups never wait for each other's stream rows in a
 	// cycle. The sort is stable, so two appends to one stream keep their arrival order.
@@ -133,7 +94,7 @@ func (s *Store) commitGroup(batch []*pending) {
 	case err == nil:
 		s.notify()
 		for i, p := range live {
-			p.done <- outs[i]
+			p.out = outs[i]
 		}
 	case errors.As(err, &pgErr):
 		// The server refused the group and rolled it back whole (a duplicate event id, a bad
@@ -141,15 +102,16 @@ func (s *Store) commitGroup(batch []*pending) {
 		// gets its own answer.
 		for _, p := range live {
 			res, err := s.appendOne(p.ctx, p.stream, p.expected, p.ids, p.types, p.data, p.meta)
-			p.done <- appendOutcome{res, err}
+			p.out = appendOutcome{res, err}
 		}
 	default:
 		// The connection failed: the group may or may not have committed, like any append
 		// whose answer was lost. Each caller gets the error and decides as it would alone.
 		for _, p := range live {
-			p.done <- appendOutcome{err: mapError(p.stream, p.expected, err)}
+			p.out = appendOutcome{err: mapError(p.stream, p.expected, err)}
 		}
 	}
+	return nil
 }
 
 func (s *Store) appendMany(ctx context.Context, live []*pending) ([]appendOutcome, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/infra/grouping"
 )
 
 // Store implements es.Store on the es_events table (migration 00001).
@@ -35,7 +36,8 @@ type Store struct {
 	// GroupCommit is how many transactions may carry appends at once; concurrent appends beyond
 	// that queue and go together into the next one (group.go). 0 or 1: one transaction per append.
 	GroupCommit int
-	group       groupQueue
+	groupOnce   sync.Once
+	group       *grouping.Runner[pending]
 	shared      sharedHorizon
 }
 
@@ -72,7 +74,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected es.ExpectedV
 		return s.appendOne(ctx, stream, expected, ids, types, data, meta)
 	}
 	return s.appendGrouped(ctx, &pending{ctx: ctx, stream: stream, expected: expected,
-		ids: ids, types: types, data: data, meta: meta, done: make(chan appendOutcome, 1)})
+		ids: ids, types: types, data: data, meta: meta})
 }
 
 // appendOne appends in a transaction of its own, bounded by ctx's deadline on the server too.
