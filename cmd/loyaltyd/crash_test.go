@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -76,7 +75,7 @@ func TestCrashesLoseNothingAndDoubleNothing(t *testing.T) {
 	base := func(i int) string {
 		procsMu.Lock()
 		defer procsMu.Unlock()
-		return procs[i].base
+		return procs[i].Base
 	}
 
 	admin, shop := token(t, "ops", "admin"), token(t, "shop", "service")
@@ -152,9 +151,7 @@ func TestCrashesLoseNothingAndDoubleNothing(t *testing.T) {
 			procsMu.Lock()
 			old := procs[i]
 			procsMu.Unlock()
-			_ = old.cmd.Process.Signal(syscall.SIGKILL)
-			<-old.done
-			old.done <- nil // for its cleanup
+			old.Kill(t)
 			kills.Add(1)
 			fresh := startProc(t, dsn, shared...)
 			fresh.waitReady(t)

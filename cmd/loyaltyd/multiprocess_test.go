@@ -5,11 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,117 +18,64 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/bus"
 	"github.com/loyaltyforge/loyalty/infra/courier"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
+	"github.com/loyaltyforge/loyalty/internal/proctest"
 )
 
 const mpSecret = "multiprocess-secret-multiprocess-32"
 
-// builds holds the binaries built for this test run, by package directory.
-var builds sync.Map // string -> *builtBinary
-
-type builtBinary struct {
-	once sync.Once
-	path string
-	err  error
+// loyaltydBinary is the real server, built once per test run.
+func loyaltydBinary(t *testing.T) string {
+	return proctest.Binary(t, "github.com/loyaltyforge/loyalty/cmd/loyaltyd")
 }
-
-// binary builds the command in dir (relative to this package) once per test run.
-func binary(t *testing.T, dir, name string) string {
-	t.Helper()
-	v, _ := builds.LoadOrStore(dir, &builtBinary{})
-	b := v.(*builtBinary)
-	b.once.Do(func() {
-		tmp, err := os.MkdirTemp("", name+"-bin-")
-		if err != nil {
-			b.err = err
-			return
-		}
-		b.path = filepath.Join(tmp, name)
-		build := exec.Command("go", "build", "-o", b.path, dir)
-		build.Stderr = os.Stderr
-		b.err = build.Run()
-	})
-	require.NoError(t, b.err)
-	return b.path
-}
-
-// loyaltydBinary is the real server.
-func loyaltydBinary(t *testing.T) string { return binary(t, ".", "loyaltyd") }
 
 // loyaltyctlBinary is the real operator CLI.
-func loyaltyctlBinary(t *testing.T) string { return binary(t, "../loyaltyctl", "loyaltyctl") }
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
+func loyaltyctlBinary(t *testing.T) string {
+	return proctest.Binary(t, "github.com/loyaltyforge/loyalty/cmd/loyaltyctl")
 }
 
+// proc is a real loyaltyd of a test, with what it wrote to stderr.
 type proc struct {
-	cmd    *exec.Cmd
-	base   string
-	stderr *bytes.Buffer
-	done   chan error
+	*proctest.Proc
+	stderr *logBuffer
+}
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.WriteString(line + "\n")
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // startProc starts loyaltyd with env on top of the test's settings; it does not wait for ready.
 func startProc(t *testing.T, dsn string, env ...string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
-	cmd := exec.Command(loyaltydBinary(t))
-	cmd.Env = append(os.Environ(),
-		"LOYALTY_HTTP_ADDR="+addr,
-		"LOYALTY_DATABASE_URL="+dsn,
-		"LOYALTY_DATA_DIR="+t.TempDir(),
-		"LOYALTY_JWT_SECRET="+mpSecret,
+	base := []string{
+		"LOYALTY_DATABASE_URL=" + dsn,
+		"LOYALTY_DATA_DIR=" + t.TempDir(),
+		"LOYALTY_JWT_SECRET=" + mpSecret,
 		"LOYALTY_NATS_URL=", "LOYALTY_COURIER_URL=",
 		"LOYALTY_DB_MAX_CONNS=10",
 		"LOYALTY_SCHEDULER_INTERVAL=200ms",
 		"LOYALTY_COURIER_STEP=100ms",
 		"LOYALTY_RATE_CLAIMS_PER_USER=0", "LOYALTY_RATE_EXCHANGES_PER_USER=0", "LOYALTY_RATE_CLAIMS_PER_BATCH=0",
-	)
-	cmd.Env = append(cmd.Env, env...)
-	p := &proc{cmd: cmd, base: "http://" + addr, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	cmd.Stderr = &lockedWriter{w: p.stderr}
-	require.NoError(t, cmd.Start())
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-	})
-	return p
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
+	}
+	logs := &logBuffer{}
+	return &proc{Proc: proctest.Start(t, loyaltydBinary(t), append(base, env...), logs.add), stderr: logs}
 }
 
 func (p *proc) waitReady(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-p.done:
-			t.Fatalf("loyaltyd exited before it was ready: %v\n%s", err, p.stderr.String())
-		default:
-		}
-		if resp, err := http.Get(p.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("loyaltyd was not ready within a minute:\n%s", p.stderr.String())
+	p.WaitReady(t, time.Minute)
 }
 
 func token(t *testing.T, sub, role string) string {
@@ -201,8 +144,8 @@ func TestASecondProcessWithItsOwnBusIsRefused(t *testing.T) {
 
 	second := startProc(t, dsn)
 	select {
-	case err := <-second.done:
-		second.done <- err // for the cleanup
+	case err := <-second.Exited:
+		second.Exited <- err // for the cleanup
 		require.Error(t, err, "the second process must exit with an error")
 	case <-time.After(time.Minute):
 		t.Fatal("the second process on an embedded bus was not refused")
@@ -211,7 +154,7 @@ func TestASecondProcessWithItsOwnBusIsRefused(t *testing.T) {
 	assert.Contains(t, out, "another loyaltyd runs on this database")
 	assert.Contains(t, out, "LOYALTY_NATS_URL")
 	// The first one is unharmed.
-	resp, err := http.Get(first.base + "/readyz")
+	resp, err := http.Get(first.Base + "/readyz")
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -238,26 +181,26 @@ func TestTwoProcessesShareOneBusAndCourier(t *testing.T) {
 	admin, shop := token(t, "ops", "admin"), token(t, "shop", "service")
 	// Points: earned through B, the same earning repeated through A credits once.
 	earn := map[string]any{"amount": 1000, "reason": "purchase", "source_ref": "order-1"}
-	r := call(t, "POST", b.base+"/v1/users/m1/points/earnings", shop, "", earn)
+	r := call(t, "POST", b.Base+"/v1/users/m1/points/earnings", shop, "", earn)
 	require.Equal(t, http.StatusCreated, r.status, r.raw)
-	r = call(t, "POST", a.base+"/v1/users/m1/points/earnings", shop, "", earn)
+	r = call(t, "POST", a.Base+"/v1/users/m1/points/earnings", shop, "", earn)
 	require.Equal(t, http.StatusOK, r.status, r.raw)
 
 	// A gift defined on A, exchanged on B, delivered through the shared bus and courier, seen on A.
-	r = call(t, "POST", a.base+"/v1/gifts", admin, "", map[string]any{"gift_id": "mug", "name": "Mug", "points_price": 300, "stock": 5})
+	r = call(t, "POST", a.Base+"/v1/gifts", admin, "", map[string]any{"gift_id": "mug", "name": "Mug", "points_price": 300, "stock": 5})
 	require.Equal(t, http.StatusCreated, r.status, r.raw)
 	member := token(t, "m1", "member")
 	addr := map[string]any{"name": "M", "phone": "1", "line1": "Street 1", "city": "C", "postal_code": "1", "country": "DE"}
-	r = call(t, "POST", b.base+"/v1/users/m1/exchanges", member, "ex-1", map[string]any{"gift_id": "mug", "quantity": 2, "address": addr})
+	r = call(t, "POST", b.Base+"/v1/users/m1/exchanges", member, "ex-1", map[string]any{"gift_id": "mug", "quantity": 2, "address": addr})
 	require.Equal(t, http.StatusAccepted, r.status, r.raw)
 	exchange := r.body["exchange_id"].(string)
 	var status string
 	require.Eventually(t, func() bool {
-		g := call(t, "GET", a.base+"/v1/exchanges/"+exchange, member, "", nil)
+		g := call(t, "GET", a.Base+"/v1/exchanges/"+exchange, member, "", nil)
 		status, _ = g.body["status"].(string)
 		return status == "delivered"
 	}, time.Minute, 200*time.Millisecond, "exchange stuck at %q", status)
-	r = call(t, "GET", a.base+"/v1/users/m1/points", member, "", nil)
+	r = call(t, "GET", a.Base+"/v1/users/m1/points", member, "", nil)
 	require.Equal(t, http.StatusOK, r.status, r.raw)
 	assert.EqualValues(t, 400, r.body["total"], "1000 earned once, 600 spent")
 
@@ -266,7 +209,7 @@ func TestTwoProcessesShareOneBusAndCourier(t *testing.T) {
 		"scope": map[string]any{"type": "all", "ids": []string{}}, "per_user_limit": 1, "total": 7,
 		"claim_starts_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339),
 		"claim_ends_at":   time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "valid_days_after_claim": 7}
-	r = call(t, "POST", b.base+"/v1/coupon-batches", admin, "", batch)
+	r = call(t, "POST", b.Base+"/v1/coupon-batches", admin, "", batch)
 	require.Equal(t, http.StatusCreated, r.status, r.raw)
 	var (
 		wg                sync.WaitGroup
@@ -281,7 +224,7 @@ func TestTwoProcessesShareOneBusAndCourier(t *testing.T) {
 			if i%2 == 1 {
 				via = b
 			}
-			r := call(t, "POST", via.base+"/v1/coupon-batches/flash/claims", token(t, user, "member"), "k", map[string]any{"user_id": user})
+			r := call(t, "POST", via.Base+"/v1/coupon-batches/flash/claims", token(t, user, "member"), "k", map[string]any{"user_id": user})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -299,7 +242,7 @@ func TestTwoProcessesShareOneBusAndCourier(t *testing.T) {
 	assert.Equal(t, 7, accepted)
 	assert.Equal(t, 13, soldOut)
 	require.Eventually(t, func() bool {
-		g := call(t, "GET", a.base+"/v1/coupon-batches/flash", admin, "", nil)
+		g := call(t, "GET", a.Base+"/v1/coupon-batches/flash", admin, "", nil)
 		return g.status == http.StatusOK && g.body["issued"] == float64(7) && g.body["remaining"] == float64(0)
 	}, 10*time.Second, 100*time.Millisecond)
 }

@@ -1,19 +1,13 @@
 package couponapi_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,97 +17,43 @@ import (
 
 	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
 	"github.com/loyaltyforge/loyalty/infra/auth"
+	"github.com/loyaltyforge/loyalty/internal/proctest"
 )
 
 // loyaltyd is a real loyaltyd process of the test: its own database, HTTP port and data dir
 // (where its embedded NATS keeps JetStream).
 type loyaltyd struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	base   string
-	exited chan error
+	*proctest.Proc
+	t *testing.T
 }
 
 const killTestSecret = "issuance-kill-test-secret-0123456789"
 
-// buildLoyaltyd builds the binary the way `make build` does.
-func buildLoyaltyd(t *testing.T) string {
+func startLoyaltyd(t *testing.T, dsn, dataDir string) *loyaltyd {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "loyaltyd")
-	build := exec.Command("go", "build", "-o", bin, "github.com/loyaltyforge/loyalty/cmd/loyaltyd")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
-	return bin
-}
-
-func startLoyaltyd(t *testing.T, bin, dsn, dataDir string) *loyaltyd {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(),
-		"LOYALTY_HTTP_ADDR="+addr,
-		"LOYALTY_DATABASE_URL="+dsn,
-		"LOYALTY_DATA_DIR="+dataDir,
-		"LOYALTY_JWT_SECRET="+killTestSecret,
+	p := proctest.Start(t, proctest.Binary(t, "github.com/loyaltyforge/loyalty/cmd/loyaltyd"), []string{
+		"LOYALTY_DATABASE_URL=" + dsn,
+		"LOYALTY_DATA_DIR=" + dataDir,
+		"LOYALTY_JWT_SECRET=" + killTestSecret,
 		"LOYALTY_NATS_URL=", "LOYALTY_COURIER_URL=",
 		"LOYALTY_SCHEDULER_INTERVAL=200ms",
 		"LOYALTY_DB_MAX_CONNS=12",
 		"LOYALTY_LOG_FORMAT=json",
-	)
-	logs, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	p := &loyaltyd{t: t, cmd: cmd, base: "http://" + addr, exited: make(chan error, 1)}
-	go func() {
+	}, func(line string) {
 		// Keep only warnings and errors: the process's log is the first thing to read on a failure.
-		sc := bufio.NewScanner(logs)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			if line := sc.Text(); strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`) {
-				t.Log("loyaltyd: " + line)
-			}
-		}
-		p.exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
+		if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`) {
+			t.Log("loyaltyd: " + line)
 		}
 	})
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(p.base + "/readyz"); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("loyaltyd: /readyz did not answer 200 within a minute")
-	return nil
-}
-
-func (p *loyaltyd) kill() {
-	p.t.Helper()
-	require.NoError(p.t, p.cmd.Process.Signal(syscall.SIGKILL))
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		p.t.Fatal("loyaltyd did not die of SIGKILL")
-	}
+	p.WaitReady(t, time.Minute)
+	return &loyaltyd{Proc: p, t: t}
 }
 
 func (p *loyaltyd) do(method, path, contentType string, body []byte) (int, map[string]any) {
 	p.t.Helper()
 	tok, err := auth.Mint([]byte(killTestSecret), "root", "admin", time.Hour)
 	require.NoError(p.t, err)
-	req, err := http.NewRequest(method, p.base+path, bytes.NewReader(body))
+	req, err := http.NewRequest(method, p.Base+path, bytes.NewReader(body))
 	require.NoError(p.t, err)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	if contentType != "" {
@@ -165,14 +105,13 @@ func TestIssuanceJobSurvivesAConsumerKilledMidJob(t *testing.T) {
 	lines := distinct + repeats
 	chunks := (lines + couponcmd.ChunkSize - 1) / couponcmd.ChunkSize
 
-	bin := buildLoyaltyd(t)
 	dsn, dataDir := apptestDB(t), t.TempDir()
 	ctx := context.Background()
 	db, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close(context.Background()) })
 
-	first := startLoyaltyd(t, bin, dsn, dataDir)
+	first := startLoyaltyd(t, dsn, dataDir)
 	body, err := json.Marshal(batchBody("bulk", 100000, 1))
 	require.NoError(t, err)
 	status, _ := first.do("POST", "/v1/coupon-batches", "application/json", body)
@@ -205,12 +144,12 @@ func TestIssuanceJobSurvivesAConsumerKilledMidJob(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "no chunk done within 2 minutes")
 		time.Sleep(2 * time.Millisecond)
 	}
-	first.kill()
+	first.Kill(t)
 	atKill := chunksDone()
 	t.Logf("killed with %d of %d chunks done", atKill, chunks)
 	require.Less(t, atKill, chunks, "the job finished before the kill: the test proved nothing")
 
-	second := startLoyaltyd(t, bin, dsn, dataDir)
+	second := startLoyaltyd(t, dsn, dataDir)
 	var job map[string]any
 	deadline = time.Now().Add(3 * time.Minute)
 	for {
