@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,6 +46,17 @@ func idempotencyFixture(t *testing.T, h echo.HandlerFunc, opts ...httpapi.RouteO
 	f := newFixture(t, httpapi.Options{Pool: pgtest.New(t)})
 	f.srv.Handle(http.MethodPost, "/t/users/:user_id/earnings", h, opts...)
 	return f.start(t)
+}
+
+// countingFixture serves the counting handler with keys kept in a database the test can reach.
+func countingFixture(t *testing.T) (*fixture, *pgxpool.Pool, *counting) {
+	t.Helper()
+	pool := pgtest.New(t)
+	f := newFixture(t, httpapi.Options{Pool: pool})
+	h := &counting{}
+	f.srv.Handle(http.MethodPost, "/t/users/:user_id/earnings", h.handle)
+	f.start(t)
+	return f, pool, h
 }
 
 func post(tok, key, body string) call {
@@ -215,11 +227,7 @@ func TestConcurrentRequestsWithOneKeyRunTheCommandOnce(t *testing.T) {
 }
 
 func TestPurgeDropsOnlyKeysOlderThanAsked(t *testing.T) {
-	pool := pgtest.New(t)
-	f := newFixture(t, httpapi.Options{Pool: pool})
-	h := &counting{}
-	f.srv.Handle(http.MethodPost, "/t/users/:user_id/earnings", h.handle)
-	f.start(t)
+	f, pool, h := countingFixture(t)
 	tok := token(t, "shop", auth.RoleService)
 	f.do(t, post(tok, "old", `{"amount":1}`))
 	f.do(t, post(tok, "new", `{"amount":1}`))
@@ -239,11 +247,7 @@ func TestPurgeDropsOnlyKeysOlderThanAsked(t *testing.T) {
 }
 
 func TestAnAbandonedClaimIsTakenOver(t *testing.T) {
-	pool := pgtest.New(t)
-	f := newFixture(t, httpapi.Options{Pool: pool})
-	h := &counting{}
-	f.srv.Handle(http.MethodPost, "/t/users/:user_id/earnings", h.handle)
-	f.start(t)
+	f, pool, h := countingFixture(t)
 	tok := token(t, "shop", auth.RoleService)
 	// A process died while running this request: a claim with no response, long ago.
 	f.do(t, post(tok, "k-1", `{"amount":1}`))
@@ -343,11 +347,7 @@ func TestASlowRequestKeepsItsKeyPastTheAbandonmentWindow(t *testing.T) {
 // When the answer cannot be stored after the command ran (the database refuses the write), the
 // key stays claimed: a retry gets 409, never a second run, and replays once the answer is in.
 func TestAnAnswerThatCouldNotBeStoredIsNeverRunAgain(t *testing.T) {
-	pool := pgtest.New(t)
-	f := newFixture(t, httpapi.Options{Pool: pool})
-	h := &counting{}
-	f.srv.Handle(http.MethodPost, "/t/users/:user_id/earnings", h.handle)
-	f.start(t)
+	f, pool, h := countingFixture(t)
 	tok := token(t, "shop", auth.RoleService)
 	ctx := context.Background()
 	_, err := pool.Exec(ctx, `
