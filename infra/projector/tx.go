@@ -45,3 +45,7 @@ func (b *pgBatch) Send(ctx context.Context) error {
 	b.b = pgx.Batch{}
 	return res.Close()
 }
+
+// TxOf adapts a pgx transaction to projections.Tx, as the runner does: for tests that apply a
+// projector inside a transaction of their own.
+func TxOf(tx pgx.Tx) projections.Tx { return pgTx{tx} }

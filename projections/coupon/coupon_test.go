@@ -18,6 +18,7 @@ import (
 	"github.com/loyaltyforge/loyalty/domain/supply"
 	"github.com/loyaltyforge/loyalty/infra/eventtypes"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
+	"github.com/loyaltyforge/loyalty/infra/projector"
 	"github.com/loyaltyforge/loyalty/projections"
 )
 
@@ -39,7 +40,7 @@ func TestCouponFoldMatchesTheFirstVersion(t *testing.T) {
 			if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schema); err != nil {
 				return err
 			}
-			return fn(testTx{tx})
+			return fn(projector.TxOf(tx))
 		}))
 	}
 	for seed := range uint64(4) {
@@ -124,44 +125,6 @@ func randomCouponHistory(t *testing.T, r *rand.Rand, codec *es.Codec, seed, n in
 		}
 	}
 	return out
-}
-
-// testTx adapts pgx.Tx to projections.Tx.
-type testTx struct{ tx pgx.Tx }
-
-func (t testTx) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
-	tag, err := t.tx.Exec(ctx, sql, args...)
-	return tag.RowsAffected(), err
-}
-
-func (t testTx) Query(ctx context.Context, sql string, args ...any) (projections.Rows, error) {
-	return t.tx.Query(ctx, sql, args...)
-}
-
-func (t testTx) QueryRow(ctx context.Context, sql string, args ...any) projections.Row {
-	return t.tx.QueryRow(ctx, sql, args...)
-}
-
-func (t testTx) CopyFrom(ctx context.Context, table string, columns []string, rows [][]any) (int64, error) {
-	return t.tx.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
-}
-
-func (t testTx) Batch() projections.Batch { return &testBatch{tx: t.tx} }
-
-type testBatch struct {
-	tx pgx.Tx
-	b  pgx.Batch
-}
-
-func (b *testBatch) Queue(sql string, args ...any) { b.b.Queue(sql, args...) }
-func (b *testBatch) Len() int                      { return b.b.Len() }
-func (b *testBatch) Send(ctx context.Context) error {
-	if b.b.Len() == 0 {
-		return nil
-	}
-	res := b.tx.SendBatch(ctx, &b.b)
-	b.b = pgx.Batch{}
-	return res.Close()
 }
 
 // The first version, one statement per reservation, commit and received coupon.
