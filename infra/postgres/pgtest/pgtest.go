@@ -122,6 +122,7 @@ func template(ctx context.Context, admin *pgx.Conn) (string, error) {
 		return "", err
 	}
 	if exists {
+		touch(ctx, admin, name)
 		return name, nil
 	}
 	building := name + "_build"
@@ -141,13 +142,43 @@ func template(ctx context.Context, admin *pgx.Conn) (string, error) {
 	if _, err := admin.Exec(ctx, "ALTER DATABASE "+building+" RENAME TO "+name); err != nil {
 		return "", err
 	}
+	touch(ctx, admin, name)
 	return name, nil
+}
+
+// templateIdle is how long a template of another migration set is kept unused: several
+// checkouts (git worktrees, branches) run their tests on one server at once, each with its own
+// set, and must not drop each other's template mid-run.
+const templateIdle = 6 * time.Hour
+
+// touch records in the template's comment when it was last used.
+func touch(ctx context.Context, admin *pgx.Conn, name string) {
+	_, _ = admin.Exec(ctx, fmt.Sprintf("COMMENT ON DATABASE %s IS 'pgtest template, used %d'",
+		pgx.Identifier{name}.Sanitize(), time.Now().Unix()))
+}
+
+// templateUnused says whether a template was last used longer than templateIdle ago (or never
+// recorded a use: made by an older pgtest).
+func templateUnused(ctx context.Context, admin *pgx.Conn, name string) bool {
+	var comment *string
+	if err := admin.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`,
+		name).Scan(&comment); err != nil {
+		return false
+	}
+	var used int64
+	if comment == nil {
+		return true
+	}
+	if _, err := fmt.Sscanf(*comment, "pgtest template, used %d", &used); err != nil {
+		return true
+	}
+	return time.Since(time.Unix(used, 0)) > templateIdle
 }
 
 var cleanOnce sync.Once
 
 // dropLeftovers removes what killed test runs left behind: databases of test processes that
-// no longer run, and templates of older migration sets.
+// no longer run, and templates of other migration sets left unused for templateIdle.
 func dropLeftovers(ctx context.Context, admin *pgx.Conn, current string) {
 	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'lt\_%'`)
 	if err != nil {
@@ -161,7 +192,7 @@ func dropLeftovers(ctx context.Context, admin *pgx.Conn, current string) {
 		stale := false
 		switch {
 		case strings.HasPrefix(n, "lt_tpl_"):
-			stale = n != current && !strings.HasSuffix(n, "_build")
+			stale = n != current && !strings.HasSuffix(n, "_build") && templateUnused(ctx, admin, n)
 		default:
 			var pid int
 			if _, err := fmt.Sscanf(n, "lt_%d_", &pid); err == nil && pid > 0 && pid != os.Getpid() {
