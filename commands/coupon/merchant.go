@@ -8,18 +8,32 @@ import (
 	"github.com/loyaltyforge/loyalty/domain/es"
 )
 
-// BatchOwner returns the merchant owning a batch ("" for a platform batch), read from the batch
-// stream itself rather than a projection, so a merchant may act on a batch it has just created.
-func (h *Handlers) BatchOwner(ctx context.Context, batchID string) (string, error) {
-	var owner string
+// BatchNow is a batch as its stream has it now.
+type BatchNow struct {
+	Spec      coupon.BatchSpec // Spec.Total is the total now
+	Available int64
+	Closed    bool
+}
+
+// Batch reads a batch from its stream itself rather than a projection, so a merchant may act on
+// a batch it has just created and an answer shows the batch as the command left it.
+func (h *Handlers) Batch(ctx context.Context, batchID string) (BatchNow, error) {
+	var out BatchNow
 	_, err := h.doBatch(ctx, batchID, es.Metadata{}, func(b *batchState) ([]coupon.Event, error) {
 		if !b.Exists() {
 			return nil, fmt.Errorf("%w: %s", coupon.ErrBatchNotFound, batchID)
 		}
-		owner = b.Spec().MerchantID
+		out = BatchNow{Spec: b.Spec(), Available: b.Supply().Available(), Closed: b.Closed()}
+		out.Spec.Total = b.Supply().Total()
 		return nil, nil
 	})
-	return owner, err
+	return out, err
+}
+
+// BatchOwner returns the merchant owning a batch ("" for a platform batch), from its stream.
+func (h *Handlers) BatchOwner(ctx context.Context, batchID string) (string, error) {
+	b, err := h.Batch(ctx, batchID)
+	return b.Spec.MerchantID, err
 }
 
 // CloseBatch closes a batch early: claims and issuance then get coupon.ErrBatchClosed. Closing

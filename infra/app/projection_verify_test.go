@@ -39,6 +39,7 @@ func TestVerifyOfEveryProjectionPassesAfterSequencesJump(t *testing.T) {
 
 	r := projector.New(pool, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	r.Add(couponproj.New(codec))
+	r.Add(couponproj.NewDetails(codec))
 	r.Add(giftproj.NewCatalog(codec))
 	r.Add(giftproj.NewExchanges(codec))
 	r.Add(giftproj.NewSagas(codec, giftPolicy(time.Second), giftStartGrace))
