@@ -46,6 +46,7 @@ func TestVerifyOfEveryProjectionPassesAfterSequencesJump(t *testing.T) {
 	r.Add(inboxproj.NewMessages(codec))
 	r.Add(inboxproj.NewReminders(codec))
 	r.Add(inboxproj.NewExchanges(codec))
+	r.Add(inboxproj.NewCouponReceipts(codec))
 	r.Add(orderproj.New(codec))
 	r.Add(pointsproj.NewAccounts(codec))
 	r.Add(pointsproj.NewLedger(codec))

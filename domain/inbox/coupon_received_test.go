@@ -1,0 +1,23 @@
+package inbox_test
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/loyaltyforge/loyalty/domain/inbox"
+)
+
+func TestCouponReceivedTextNamesTheBatchAndFitsTheTextRule(t *testing.T) {
+	title, body := inbox.CouponReceivedText("Spring sale")
+	assert.Equal(t, "You received a coupon", title)
+	assert.Equal(t, `Your coupon "Spring sale" is in your wallet. Use it at checkout.`, body)
+
+	_, body = inbox.CouponReceivedText(strings.Repeat("x", 300))
+	assert.LessOrEqual(t, utf8.RuneCountInString(body), 255)
+	_, body = inbox.CouponReceivedText("")
+	assert.NotContains(t, body, `""`)
+	assert.NotEqual(t, inbox.CouponReceivedKey("c1"), inbox.CouponReceivedKey("c2"))
+}
