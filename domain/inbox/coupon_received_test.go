@@ -21,3 +21,17 @@ func TestCouponReceivedTextNamesTheBatchAndFitsTheTextRule(t *testing.T) {
 	assert.NotContains(t, body, `""`)
 	assert.NotEqual(t, inbox.CouponReceivedKey("c1"), inbox.CouponReceivedKey("c2"))
 }
+
+func TestCouponReceivedIsPostedOncePerCoupon(t *testing.T) {
+	in := inbox.Replay("u1")
+	title, body := inbox.CouponReceivedText("Spring")
+	events, err := in.Post(inbox.KindCouponReceived, title, body, inbox.CouponReceivedKey("c1"), t0)
+	assert.NoError(t, err)
+	assert.Len(t, events, 1)
+	for _, e := range events {
+		in.Apply(e)
+	}
+	again, err := in.Post(inbox.KindCouponReceived, title, body, inbox.CouponReceivedKey("c1"), t0)
+	assert.NoError(t, err)
+	assert.Empty(t, again)
+}

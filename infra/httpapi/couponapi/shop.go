@@ -108,6 +108,9 @@ func (a api) listBatches(c echo.Context) error {
 		if err := httpapi.DecodeCursor(rawCursor, after); err != nil {
 			return err
 		}
+		if after.BatchID == "" || after.CreatedAt.IsZero() {
+			return httpapi.BadRequest("cursor is not valid")
+		}
 	}
 	page, next, err := a.Reader.Batches(c.Request().Context(), f, after, limit)
 	if err != nil {
