@@ -14,8 +14,8 @@ func tokenCmd() *cobra.Command {
 	var sub, role, merchantID string
 	var ttl time.Duration
 	cmd := &cobra.Command{
-		Use:     "token",
-		Short:   "Print a bearer token signed with the configured secret",
+		Use:   "token",
+		Short: "Print a bearer token signed with the configured secret",
 		Example: "  loyaltyctl token --sub u1 --role member --ttl 1h\n" +
 			"  loyaltyctl token --sub shop-a-staff --role merchant --merchant-id shop-a",
 		RunE: func(cmd *cobra.Command, _ []string) error {
