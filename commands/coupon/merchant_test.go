@@ -2,7 +2,11 @@ package coupon_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -10,6 +14,7 @@ import (
 	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/domain/supply"
 )
 
 // jobFailures collects the failures the job's chunks recorded, in chunk order.
@@ -112,4 +117,127 @@ func TestAddSupplyLetsASoldOutBatchHandOutMore(t *testing.T) {
 	assert.Empty(t, owner)
 	_, err = e.h.BatchOwner(ctx, "none")
 	assert.ErrorIs(t, err, coupon.ErrBatchNotFound)
+}
+
+// TestCloseRacingClaimsLetsNoClaimThroughAfterIt: members claim while the batch is closed; every
+// coupon given was reserved before the close in the batch's own history, every refusal after
+// it is batch_closed, and the supply covers exactly the coupons given.
+func TestCloseRacingClaimsLetsNoClaimThroughAfterIt(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.createBatch(t, "b", spec(1000, 1))
+	const claimers = 400
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		given    = map[string]bool{}
+		refusals int
+		launched atomic.Int64
+	)
+	start := make(chan struct{})
+	wg.Go(func() {
+		<-start
+		// Members keep arriving over the sale, so claims run on both sides of the close.
+		for i := range claimers {
+			launched.Add(1)
+			wg.Go(func() {
+				c, _, err := e.h.Claim(ctx, couponcmd.ClaimCoupon{BatchID: "b", UserID: fmt.Sprintf("u%d", i)})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					assert.ErrorIs(t, err, coupon.ErrBatchClosed)
+					refusals++
+					return
+				}
+				given[c.ID] = true
+			})
+			time.Sleep(500 * time.Microsecond)
+		}
+	})
+	wg.Go(func() {
+		<-start
+		// Close once the sale is under way, so claims run on both sides of it.
+		for launched.Load() < claimers/4 {
+			time.Sleep(100 * time.Microsecond)
+		}
+		_, err := e.h.CloseBatch(ctx, "b", es.Metadata{})
+		assert.NoError(t, err)
+	})
+	close(start)
+	wg.Wait()
+	e.h.WaitCommits()
+	require.Positive(t, refusals, "some claims came after the close")
+	require.Positive(t, len(given), "some claims came before it")
+
+	recs, err := e.store.ReadStream(ctx, coupon.BatchStream("b"), 1, 1<<20)
+	require.NoError(t, err)
+	closedAt := -1
+	reservedBefore := map[string]bool{}
+	for i, r := range recs {
+		ev, err := e.codec.Decode(r.Type, r.Data)
+		require.NoError(t, err)
+		switch ev := ev.(type) {
+		case coupon.BatchClosed:
+			require.Equal(t, -1, closedAt, "closed once")
+			closedAt = i
+		case supply.Reserved:
+			assert.Equal(t, -1, closedAt, "a reservation after the close: %s", ev.Key)
+			reservedBefore[ev.Key] = true
+		}
+	}
+	require.NotEqual(t, -1, closedAt)
+	for id := range given {
+		assert.True(t, reservedBefore[id], "coupon %s was reserved before the close", id)
+	}
+	assert.Equal(t, claimers, len(given)+refusals)
+	b := e.batch(t, "b")
+	assert.True(t, b.Closed())
+	assert.Equal(t, int64(len(given)), b.Supply().Committed(), "the supply covers exactly the coupons given")
+}
+
+// TestSupplyAddedDuringAFlashSaleIsHandedOutExactly: more members than supply claim while
+// supply is added several times at once: exactly the final total is given, never more.
+func TestSupplyAddedDuringAFlashSaleIsHandedOutExactly(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.createBatch(t, "b", spec(10, 1))
+	var (
+		wg    sync.WaitGroup
+		given atomic.Int64
+	)
+	start := make(chan struct{})
+	for i := range 120 {
+		wg.Go(func() {
+			<-start
+			_, _, err := e.h.Claim(ctx, couponcmd.ClaimCoupon{BatchID: "b", UserID: fmt.Sprintf("u%d", i)})
+			if err == nil {
+				given.Add(1)
+			} else {
+				assert.ErrorIs(t, err, couponcmd.ErrSoldOut)
+			}
+		})
+	}
+	for range 5 {
+		wg.Go(func() {
+			<-start
+			_, _, err := e.h.AddSupply(ctx, "b", 6, es.Metadata{})
+			assert.NoError(t, err)
+		})
+	}
+	close(start)
+	wg.Wait()
+	e.h.WaitCommits()
+	// Claims that came before the last supply may have been refused: claim again until sold out.
+	for i := 120; given.Load() < 40 && i < 200; i++ {
+		if _, _, err := e.h.Claim(ctx, couponcmd.ClaimCoupon{BatchID: "b", UserID: fmt.Sprintf("u%d", i)}); err == nil {
+			given.Add(1)
+		}
+	}
+	e.h.WaitCommits()
+	b := e.batch(t, "b")
+	assert.Equal(t, int64(40), b.Supply().Total())
+	assert.Equal(t, int64(40), given.Load())
+	assert.Equal(t, int64(40), b.Supply().Committed())
+	_, _, err := e.h.Claim(ctx, couponcmd.ClaimCoupon{BatchID: "b", UserID: "late"})
+	assert.ErrorIs(t, err, couponcmd.ErrSoldOut)
 }
