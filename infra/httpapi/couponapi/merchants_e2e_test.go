@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/infra/app/apptest"
 )
 
@@ -448,4 +450,63 @@ func TestIssuanceFailuresClaimableAndInboxOverHTTP(t *testing.T) {
 		assert.NotContains(t, ids, not)
 	}
 	assert.Equal(t, []string{"c-listed", "c-open", "open"}, ids, "newest first: "+strconv.Itoa(len(ids)))
+}
+
+// verifyCouponReadModels checks that the coupon read models the shop features write equal a
+// fresh build from the log (what `loyaltyctl projections verify` does).
+func verifyCouponReadModels(t *testing.T, ta *apptest.TestApp) {
+	t.Helper()
+	for _, name := range []string{"coupons", "coupon_details", "inbox_coupon_receipts", "inbox_messages"} {
+		rep, err := ta.App.Runner.Verify(t.Context(), name, nil)
+		require.NoError(t, err, name)
+		for _, d := range rep.Tables {
+			assert.True(t, d.Clean(), "%s.%s: %d rows only live, %d only rebuilt", name, d.Table, d.LiveOnlyCount, d.RebuiltOnlyCount)
+		}
+	}
+}
+
+// TestBatchesOfBeforeMerchantsReadAsPlatformBatchesAndRebuild: a batch stored before merchants
+// existed (its coupon.batch_created.v1 has no merchant_id) is a platform batch; the read models
+// of every shop feature rebuild to what they hold live.
+func TestBatchesOfBeforeMerchantsReadAsPlatformBatchesAndRebuild(t *testing.T) {
+	ta := apptest.Start(t, apptest.Options{})
+	admin := ta.Token("root", "admin")
+	shopA := ta.MerchantToken("ann", "shop-a")
+	legacy := `{"batch_id":"legacy","spec":{"name":"Old","kind":"direct","amount":100,"scope":{"type":"all","ids":null},` +
+		`"exclusive":false,"per_user_limit":1,"total":5,"audience":"all","claim_starts_at":"2026-01-01T00:00:00Z",` +
+		`"claim_ends_at":"2099-02-01T00:00:00Z","valid_days_after_claim":3},"at":"2026-01-01T00:00:00Z"}`
+	_, err := ta.App.Store.Append(t.Context(), "batch-legacy", es.NoStream, []es.EventData{
+		{ID: uuid.NewString(), Type: "coupon.batch_created.v1", Data: []byte(legacy), Metadata: es.Metadata{Actor: "test"}},
+		{ID: uuid.NewString(), Type: "supply.adjusted.v1", Data: []byte(`{"delta":5,"at":"2026-01-01T00:00:00Z"}`), Metadata: es.Metadata{Actor: "test"}},
+	})
+	require.NoError(t, err)
+
+	require.Equal(t, http.StatusCreated, ta.Do("POST", "/v1/coupon-batches", shopA, merchantBatch("a1", 3)).Status)
+	r := ta.Do("POST", "/v1/coupon-batches/legacy/claims", admin, map[string]any{"user_id": "u1"})
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	assert.Nil(t, r.Map(t)["terms"].(map[string]any)["merchant_id"])
+	r = ta.Do("GET", "/v1/coupon-batches/legacy"+after(r), admin, nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	assert.Nil(t, r.Map(t)["merchant_id"])
+	assert.Equal(t, "active", r.Map(t)["status"])
+	assert.Equal(t, http.StatusNotFound, ta.Do("GET", "/v1/coupon-batches/legacy", shopA, nil).Status)
+	assert.Equal(t, http.StatusNotFound, ta.Do("POST", "/v1/coupon-batches/legacy/close", shopA, nil).Status)
+
+	// Issue, fail, use, close: then every read model equals its rebuild.
+	r = ta.Do("POST", "/v1/coupon-batches/a1/issuances", shopA, csvBody("u1", "u2", "u3", "u4", "bad id!"), "Content-Type", "text/csv")
+	require.Equal(t, http.StatusAccepted, r.Status)
+	job := r.Map(t)["job_id"].(string)
+	waitJob(t, ta, admin, job, 30*time.Second, func(j map[string]any) bool { return j["status"] == "completed" })
+	r = ta.Do("POST", "/v1/coupon-batches/a1/close", shopA, nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	require.True(t, ta.Eventually(10*time.Second, func() bool {
+		var inbox struct {
+			Messages []map[string]any `json:"messages"`
+		}
+		ta.Do("GET", "/v1/users/u3/messages", ta.Token("u3", "member"), nil).JSON(t, &inbox)
+		return len(inbox.Messages) == 1
+	}))
+	r = ta.Do("GET", "/v1/coupon-batches/a1"+after(r), admin, nil)
+	require.Equal(t, "closed", r.Map(t)["status"])
+	verifyCouponReadModels(t, ta)
 }
