@@ -153,13 +153,18 @@ func (r Reader) JobBatchOwner(ctx context.Context, jobID string) (batchID, merch
 	return batchID, merchantID, err
 }
 
-// Failures calls fn with each line an issuance job could not serve, in file order of its chunks.
-func (r Reader) Failures(ctx context.Context, jobID string, fn func(userID, reason string) error) error {
+// Failures calls begin once the query runs, then fn with each line an issuance job could not
+// serve, in file order of its chunks (a caller streaming them commits its answer in begin, so a
+// query that cannot start still gets a clean error answer).
+func (r Reader) Failures(ctx context.Context, jobID string, begin func() error, fn func(userID, reason string) error) error {
 	rows, err := r.DB.Query(ctx, `SELECT user_id, reason FROM coupon_issuance_failures WHERE job_id = $1 ORDER BY chunk, n`, jobID)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	if err := begin(); err != nil {
+		return err
+	}
 	for rows.Next() {
 		var u, why string
 		if err := rows.Scan(&u, &why); err != nil {

@@ -59,7 +59,7 @@ func visible(c echo.Context, merchantID string) bool {
 	return cl.Role != auth.RoleMerchant || cl.MerchantID == merchantID
 }
 
-// jobOf reads an issuance job's batch owner and answers 404 for a job the caller may not see.
+// ownJob reads an issuance job's batch owner and answers 404 for a job the caller may not see.
 func (a api) ownJob(c echo.Context, jobID string) error {
 	if len(jobID) < 1 || len(jobID) > 64 {
 		return httpapi.BadRequest("job_id must be 1 to 64 characters")
@@ -218,15 +218,15 @@ func (a api) jobFailures(c echo.Context) error {
 		return err
 	}
 	w := c.Response()
-	w.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="issuance-`+id+`-failures.csv"`)
-	w.WriteHeader(http.StatusOK)
 	out := csv.NewWriter(w)
-	if err := out.Write([]string{"user_id", "reason"}); err != nil {
-		return err
+	begin := func() error {
+		w.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="issuance-`+id+`-failures.csv"`)
+		w.WriteHeader(http.StatusOK)
+		return out.Write([]string{"user_id", "reason"})
 	}
 	n := 0
-	err := a.Reader.Failures(c.Request().Context(), id, func(user, reason string) error {
+	err := a.Reader.Failures(c.Request().Context(), id, begin, func(user, reason string) error {
 		if err := out.Write([]string{spreadsheetSafe(user, reason), reason}); err != nil {
 			return err
 		}
@@ -236,12 +236,11 @@ func (a api) jobFailures(c echo.Context) error {
 		}
 		return out.Error()
 	})
-	out.Flush()
 	if err != nil {
-		// The status is sent already: the client sees a cut body; the log says why.
-		c.Logger().Errorf("issuance failures of %s: %v", id, err)
-		return nil
+		// Once the answer is committed the client sees a cut body; the error handler logs why.
+		return err
 	}
+	out.Flush()
 	return out.Error()
 }
 
