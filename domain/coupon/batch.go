@@ -30,6 +30,7 @@ type Batch struct {
 	created   bool
 	supply    supply.Supply
 	allowlist map[string]struct{}
+	closed    bool
 }
 
 // ReplayBatch builds a batch from its stream.
@@ -54,6 +55,8 @@ func (b *Batch) Apply(e Event) {
 	switch e := e.(type) {
 	case BatchCreated:
 		b.id, b.spec, b.created = e.BatchID, e.Spec, true
+	case BatchClosed:
+		b.closed = true
 	case AllowlistAdded:
 		if b.allowlist == nil {
 			b.allowlist = make(map[string]struct{}, len(e.UserIDs))
@@ -162,6 +165,9 @@ func (s BatchSpec) ValidityFor(claimedAt time.Time) (from, until time.Time) {
 // status and no events, even once the window has closed.
 func (b *Batch) Claim(couponID, userID string, holdUntil, now time.Time) ([]Event, supply.Status, error) {
 	if b.supply.Status(couponID) == supply.StatusNone {
+		if err := b.Open(); err != nil {
+			return nil, supply.StatusNone, err
+		}
 		if err := b.ClaimWindowOpen(now); err != nil {
 			return nil, supply.StatusNone, err
 		}
@@ -172,6 +178,9 @@ func (b *Batch) Claim(couponID, userID string, holdUntil, now time.Time) ([]Even
 // Issue is Claim for an admin issuance: eligibility and supply, regardless of the claim window.
 func (b *Batch) Issue(couponID, userID string, holdUntil, now time.Time) ([]Event, supply.Status, error) {
 	if b.supply.Status(couponID) == supply.StatusNone {
+		if err := b.Open(); err != nil {
+			return nil, supply.StatusNone, err
+		}
 		if err := b.Eligible(userID); err != nil {
 			return nil, supply.StatusNone, err
 		}

@@ -32,6 +32,7 @@ func (a *App) wireInbox() error {
 	specs := ordercmd.NewSpecs(a.Store, a.Codec)
 	scanner := &inboxcmd.Scanner{Handlers: cmds, Index: inboxIndex{a.ReadDB}, BatchName: specs.Name,
 		RemindBefore: a.Cfg.RemindBefore}
+	a.wireCouponReceipts(cmds, specs.Name)
 	a.AddTask("inbox-coupon-reminders", func(ctx context.Context, now time.Time) error {
 		_, err := scanner.Coupons(ctx, now)
 		return err
