@@ -210,7 +210,7 @@ var funcs = template.FuncMap{
 		}
 		return *s
 	},
-	"pct": pct,
+	"pct":    pct,
 	"prefix": func() string { return Prefix },
 	"list":   func(s ...string) []string { return s },
 }
