@@ -14,7 +14,7 @@ func (a *App) wireConsole() error {
 		Secret: a.Secret, Clock: a.Clock, DB: a.ReadDB, Points: h.PointsQueries,
 		Coupons: h.Coupons, CouponReader: h.CouponReader, Listings: h.Listings,
 		Exchanges: h.Exchanges, Fulfillment: h.Fulfillment, Gifts: h.GiftQueries, Inbox: h.Inbox,
-		Projections: a.Runner, Problem: a.HTTP.ProblemFor, Log: a.Log,
+		Projections: a.Runner, Positions: a.Runner, Public: a.Store.Public, Problem: a.HTTP.ProblemFor, Log: a.Log,
 	})
 	if err != nil {
 		return err

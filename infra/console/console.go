@@ -61,6 +61,10 @@ type Deps struct {
 	Gifts        *giftrm.Queries
 	Inbox        *inboxcmd.Handlers
 	Projections  Projections
+	// Positions and Public give read-your-writes: after a command the console waits (at most
+	// 2 s, as ?min_position does) for the read models to show it before it renders a page.
+	Positions httpapi.PositionWaiter
+	Public    func(es.Position) int64
 	// Problem is how the API answers an error (httpapi.Server.ProblemFor): the console shows
 	// the same code and detail.
 	Problem func(error) *httpapi.Problem
@@ -311,6 +315,17 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, cl auth.Claims, e
 		c.Log.Error("console: request failed", "path", r.URL.Path, "err", err)
 	}
 	c.render(w, r, p.Status, "error", "", view{Title: p.Title, Caller: cl, Error: p})
+}
+
+// caughtUp waits until the read models have applied res, for at most 2 s (then the page shows
+// what they have: a read model a moment behind is not an error).
+func (c *Console) caughtUp(ctx context.Context, res es.AppendResult) {
+	if c.Positions == nil || c.Public == nil || res == (es.AppendResult{}) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_ = c.Positions.WaitFor(ctx, c.Public(res.Position))
 }
 
 // meta is the metadata of events appended for a console request.

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
 	giftcmd "github.com/loyaltyforge/loyalty/commands/gift"
@@ -132,6 +131,7 @@ func (c *Console) memberExchange(w http.ResponseWriter, r *http.Request, cl auth
 		c.renderGifts(w, r, cl, f, err)
 		return
 	}
+	c.caughtUp(r.Context(), acc.Position)
 	http.Redirect(w, r, Prefix+"/me/exchanges/"+url.PathEscape(acc.ExchangeID), http.StatusSeeOther)
 }
 
@@ -263,32 +263,14 @@ func (c *Console) memberClaim(w http.ResponseWriter, r *http.Request, cl auth.Cl
 		c.renderCoupons(w, r, cl, "", err)
 		return
 	}
-	got, _, err := c.Coupons.Claim(r.Context(), couponcmd.ClaimCoupon{BatchID: batchID, UserID: cl.Subject, Key: key,
+	got, res, err := c.Coupons.Claim(r.Context(), couponcmd.ClaimCoupon{BatchID: batchID, UserID: cl.Subject, Key: key,
 		Meta: meta(cl, key)})
 	if err != nil {
 		c.renderCoupons(w, r, cl, "", err)
 		return
 	}
-	// The wallet's read model may be a moment behind the claim: wait for it briefly so the
-	// page shows the coupon just claimed.
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		list, err := c.CouponReader.Coupons(r.Context(), cl.Subject, "")
-		if err != nil || hasCoupon(list, got.ID) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	c.caughtUp(r.Context(), res)
 	c.renderCoupons(w, r, cl, "Claimed coupon "+got.ID+".", nil)
-}
-
-func hasCoupon(list []couponrm.Coupon, id string) bool {
-	for _, c := range list {
-		if c.CouponID == id {
-			return true
-		}
-	}
-	return false
 }
 
 type inboxData struct {
@@ -318,12 +300,14 @@ func (c *Console) memberRead(w http.ResponseWriter, r *http.Request, cl auth.Cla
 		return
 	}
 	broadcast, err := inboxrm.IsBroadcast(r.Context(), c.DB, id)
+	var pos es.Position
 	if err == nil {
-		_, err = c.Inbox.MarkRead(r.Context(), cl.Subject, id, broadcast, meta(cl, ""))
+		pos, err = c.Inbox.MarkRead(r.Context(), cl.Subject, id, broadcast, meta(cl, ""))
 	}
 	if err != nil {
 		c.fail(w, r, cl, err)
 		return
 	}
+	c.caughtUp(r.Context(), es.AppendResult{Position: pos})
 	http.Redirect(w, r, Prefix+"/me/inbox", http.StatusSeeOther)
 }

@@ -229,8 +229,10 @@ func (c *Console) opsCreateBatch(w http.ResponseWriter, r *http.Request, cl auth
 		if id == "" {
 			id = "b-" + es.NewID()
 		}
-		_, err = c.Coupons.CreateBatch(r.Context(), id, spec, meta(cl, ""))
+		var res es.AppendResult
+		res, err = c.Coupons.CreateBatch(r.Context(), id, spec, meta(cl, ""))
 		err = fieldError(err)
+		c.caughtUp(r.Context(), res)
 	}
 	if err != nil {
 		c.render(w, r, http.StatusOK, "ops_batch_new", "", view{Title: "New coupon batch", Caller: cl, Nav: "batches",
@@ -266,11 +268,6 @@ func (c *Console) renderBatch(w http.ResponseWriter, r *http.Request, cl auth.Cl
 		return
 	}
 	b, err := c.CouponReader.Batch(r.Context(), id)
-	// A batch just created may not have reached the read model yet.
-	for deadline := time.Now().Add(2 * time.Second); err != nil && d.Created && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-		b, err = c.CouponReader.Batch(r.Context(), id)
-	}
 	if err != nil {
 		c.fail(w, r, cl, err)
 		return
@@ -332,11 +329,12 @@ func (c *Console) opsAllowlist(w http.ResponseWriter, r *http.Request, cl auth.C
 		}
 		return ids, nil
 	}
-	added, _, err := c.Coupons.AddAllowlist(r.Context(), r.PathValue("id"), next, meta(cl, ""))
+	added, res, err := c.Coupons.AddAllowlist(r.Context(), r.PathValue("id"), next, meta(cl, ""))
 	if err != nil {
 		c.renderBatch(w, r, cl, batchData{}, err)
 		return
 	}
+	c.caughtUp(r.Context(), res)
 	c.renderBatch(w, r, cl, batchData{Added: added}, nil)
 }
 
@@ -348,13 +346,14 @@ func (c *Console) opsIssuance(w http.ResponseWriter, r *http.Request, cl auth.Cl
 	}
 	defer f.Close()
 	lines := couponapi.NewLines(f)
-	job, _, err := c.Coupons.StartIssuance(r.Context(), couponcmd.StartIssuance{
+	job, res, err := c.Coupons.StartIssuance(r.Context(), couponcmd.StartIssuance{
 		JobID: es.NewID(), BatchID: r.PathValue("id"), Next: lines.Next, Meta: meta(cl, ""),
 	}, c.Listings)
 	if err != nil {
 		c.renderBatch(w, r, cl, batchData{}, err)
 		return
 	}
+	c.caughtUp(r.Context(), res)
 	http.Redirect(w, r, Prefix+"/ops/jobs/"+url.PathEscape(job.JobID), http.StatusSeeOther)
 }
 
@@ -369,11 +368,6 @@ func (c *Console) job(r *http.Request) (jobData, error) {
 		return jobData{}, httpapi.BadRequest("job_id must be 1 to 64 characters")
 	}
 	j, err := c.CouponReader.Job(r.Context(), id)
-	// The job's first events may still be on their way to the read model.
-	for deadline := time.Now().Add(2 * time.Second); err != nil && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-		j, err = c.CouponReader.Job(r.Context(), id)
-	}
 	return jobData{Job: j, Done: j.Issued + j.Skipped + j.Failed}, err
 }
 
@@ -436,9 +430,11 @@ func (c *Console) opsRetrySaga(w http.ResponseWriter, r *http.Request, cl auth.C
 		c.renderSagas(w, r, cl, "", httpapi.NotFound("no saga %q", id))
 		return
 	}
-	if _, err := c.Fulfillment.Retry(r.Context(), id, cl.Role+":"+cl.Subject); err != nil {
+	res, err := c.Fulfillment.Retry(r.Context(), id, cl.Role+":"+cl.Subject)
+	if err != nil {
 		c.renderSagas(w, r, cl, "", err)
 		return
 	}
+	c.caughtUp(r.Context(), res)
 	c.renderSagas(w, r, cl, "Retry of "+id+" requested.", nil)
 }
