@@ -77,7 +77,9 @@ func seedMembers(b *testing.B, ta *apptest.TestApp, n int) {
 	load("console_stats", "console_members", []string{"user_id", "first_seen"},
 		func(i int) [][]any { return [][]any{{user(i), now}} }, n)
 	load("console_stats", "console_lot_sources", []string{"user_id", "lot_id", "reason", "source_ref", "amount", "earned_at"},
-		func(i int) [][]any { return [][]any{{user(i), "l" + user(i), "purchase", "o" + user(i), int64(1000), now}} }, n)
+		func(i int) [][]any {
+			return [][]any{{user(i), "l" + user(i), "purchase", "o" + user(i), int64(1000), now}}
+		}, n)
 	load("console_stats", "console_points_daily", []string{"day", "type", "amount", "entries"}, func(i int) [][]any {
 		d := now.AddDate(0, 0, -i)
 		return [][]any{{d, "earned", int64(n * 10), int64(n)}, {d, "spent", int64(n * 3), int64(n / 3)}, {d, "expired", int64(n), int64(n / 10)}}
@@ -86,7 +88,9 @@ func seedMembers(b *testing.B, ta *apptest.TestApp, n int) {
 		return [][]any{{now.Truncate(time.Minute).Add(-time.Duration(i%60) * time.Minute), fmt.Sprintf("b%02d", i/60), int64(100 + i)}}
 	}, 20*60)
 	load("points_accounts", "points_lots", []string{"user_id", "lot_id", "seq", "free", "held", "expires_at"},
-		func(i int) [][]any { return [][]any{{user(i), "l" + user(i), int64(1), int64(900), int64(0), now.AddDate(0, 0, 20)}} }, n)
+		func(i int) [][]any {
+			return [][]any{{user(i), "l" + user(i), int64(1), int64(900), int64(0), now.AddDate(0, 0, 20)}}
+		}, n)
 	load("points_ledger", "points_ledger", []string{"user_id", "version", "idx", "entry_id", "type", "amount", "reason", "ref", "occurred_at"},
 		func(i int) [][]any {
 			return [][]any{
