@@ -79,7 +79,6 @@ func TestAMemberSeesOnlyItsOwnPages(t *testing.T) {
 	status, _ = alice.get("/console/me/exchanges/" + bobsExchange + "/progress")
 	assert.Equal(t, http.StatusNotFound, status)
 
-
 	// A service token signs in but has no pages.
 	svc := p.session(t, p.Token("checkout", "service"))
 	status, _ = svc.get("/console/")

@@ -233,6 +233,11 @@ func (c *Console) renderCoupons(w http.ResponseWriter, r *http.Request, cl auth.
 		c.fail(w, r, cl, err)
 		return
 	}
+	listed, err := allowlisted(ctx, c.DB, cl.Subject)
+	if err != nil {
+		c.fail(w, r, cl, err)
+		return
+	}
 	held := map[string]int{}
 	for _, cp := range wallet {
 		held[cp.BatchID]++
@@ -242,9 +247,9 @@ func (c *Console) renderCoupons(w http.ResponseWriter, r *http.Request, cl auth.
 	for _, b := range batches {
 		d.Names[b.BatchID] = b.Spec.Name
 		s := b.Spec
-		// What a claim would refuse anyway is not offered: a closed window, an allowlist, the
-		// member's limit, no supply. The claim itself still decides.
-		if !now.Before(s.ClaimStartsAt) && now.Before(s.ClaimEndsAt) && s.Audience != coupon.AudienceAllowlist &&
+		// What a claim would refuse anyway is not offered: a closed window, an allowlist without
+		// the member, the member's limit, no supply. The claim itself still decides.
+		if !now.Before(s.ClaimStartsAt) && now.Before(s.ClaimEndsAt) && (s.Audience != coupon.AudienceAllowlist || listed[b.BatchID]) &&
 			held[b.BatchID] < s.PerUserLimit && b.Remaining > 0 {
 			d.Claimable = append(d.Claimable, b)
 		}

@@ -92,6 +92,24 @@ func recentBatches(ctx context.Context, db readmodels.DB, limit int) ([]couponrm
 	return out, rows.Err()
 }
 
+// allowlisted returns which of the batches list user.
+func allowlisted(ctx context.Context, db readmodels.DB, user string) (map[string]bool, error) {
+	rows, err := db.Query(ctx, `SELECT batch_id FROM console_allowlists WHERE user_id = $1`, user)
+	if err != nil {
+		return nil, fmt.Errorf("console: allowlists: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}
+
 // pointsSeries is points per day and ledger type, oldest day first, for uPlot: X holds unix
 // seconds, one series per type.
 type pointsSeries struct {

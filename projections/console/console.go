@@ -1,6 +1,7 @@
 // Package console projects what the web console reads and no API route does: a directory of
-// members to search, where each lot of points came from, the points that moved each day and
-// the coupons claimed per batch each minute (the charts).
+// members to search, where each lot of points came from, who is on each batch's allowlist (to
+// offer a member only the batches it may claim), the points that moved each day and the
+// coupons claimed per batch each minute (the charts).
 package console
 
 import (
@@ -25,7 +26,7 @@ func New(codec *es.Codec) *Projector { return &Projector{codec: codec} }
 func (*Projector) Name() string { return "console_stats" }
 
 func (*Projector) Tables() []string {
-	return []string{"console_members", "console_lot_sources", "console_points_daily", "console_claims_minute"}
+	return []string{"console_members", "console_lot_sources", "console_allowlists", "console_points_daily", "console_claims_minute"}
 }
 
 // Schema: member ids sort bytewise (COLLATE "C") so that a prefix search is a range scan of
@@ -45,6 +46,11 @@ CREATE TABLE console_lot_sources (
     earned_at  timestamptz NOT NULL,
     PRIMARY KEY (user_id, lot_id)
 );
+CREATE TABLE console_allowlists (
+    user_id  text NOT NULL,
+    batch_id text NOT NULL,
+    PRIMARY KEY (user_id, batch_id)
+);
 CREATE TABLE console_points_daily (
     day     date   NOT NULL,
     type    text   NOT NULL,
@@ -61,7 +67,9 @@ CREATE TABLE console_claims_minute (
 }
 
 // EventTypePrefixes implements projections.Selective.
-func (*Projector) EventTypePrefixes() []string { return []string{"points.", "coupon.received."} }
+func (*Projector) EventTypePrefixes() []string {
+	return []string{"points.", "coupon.received.", "coupon.allowlist_added."}
+}
 
 type dayKey struct {
 	day time.Time
@@ -86,6 +94,17 @@ func (p *Projector) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 		r := &events[i]
 		user, isPoints := strings.CutPrefix(r.StreamID, "points-")
 		wallet, isWallet := strings.CutPrefix(r.StreamID, "coupons-")
+		if batch, ok := strings.CutPrefix(r.StreamID, "batch-"); ok && strings.HasPrefix(r.Type, "coupon.allowlist_added.") {
+			e, err := p.codec.Decode(r.Type, r.Data)
+			if err != nil {
+				return fmt.Errorf("console projection: %s@%d: %w", r.StreamID, r.StreamVersion, err)
+			}
+			if a, ok := e.(coupon.AllowlistAdded); ok && len(a.UserIDs) > 0 {
+				b.Queue(`INSERT INTO console_allowlists (user_id, batch_id) SELECT u, $2 FROM unnest($1::text[]) AS u
+					ON CONFLICT DO NOTHING`, a.UserIDs, batch)
+			}
+			continue
+		}
 		switch {
 		case isPoints && strings.HasPrefix(r.Type, "points."):
 		case isWallet && strings.HasPrefix(r.Type, "coupon.received."):

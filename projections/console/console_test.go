@@ -68,11 +68,12 @@ func TestConsoleStatsAddUpWhateverTheBatches(t *testing.T) {
 		require.NoError(t, rows.Err())
 		assert.Equal(t, h.claims, gotClaims, "seed %d: claims per minute", seed)
 
-		var members, lots int
+		var members, lots, listed int
 		require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+schema+`.console_members),
-			(SELECT count(*) FROM `+schema+`.console_lot_sources)`).Scan(&members, &lots))
+			(SELECT count(*) FROM `+schema+`.console_lot_sources), (SELECT count(*) FROM `+schema+`.console_allowlists)`).Scan(&members, &lots, &listed))
 		assert.Equal(t, len(h.members), members, "seed %d: members", seed)
 		assert.Equal(t, h.lots, lots, "seed %d: lot sources", seed)
+		assert.Equal(t, len(h.listed), listed, "seed %d: allowlist entries", seed)
 	}
 }
 
@@ -81,11 +82,12 @@ type history struct {
 	daily   map[string]int64 // "2031-01-02 earned" -> points
 	claims  map[string]int64 // "2031-01-02 10:04 batch" -> claims
 	members map[string]bool
+	listed  map[string]bool // "batch user"
 	lots    int
 }
 
 func randomHistory(t *testing.T, r *rand.Rand, codec *es.Codec, n int) history {
-	h := history{daily: map[string]int64{}, claims: map[string]int64{}, members: map[string]bool{}}
+	h := history{daily: map[string]int64{}, claims: map[string]int64{}, members: map[string]bool{}, listed: map[string]bool{}}
 	at := time.Date(2031, 1, 1, 22, 0, 0, 0, time.UTC)
 	add := func(stream string, e es.Event) {
 		d, err := codec.Encode(e, es.Metadata{})
@@ -123,9 +125,17 @@ func randomHistory(t *testing.T, r *rand.Rand, codec *es.Codec, n int) history {
 			add("coupons-"+user, coupon.Received{CouponID: fmt.Sprintf("c%d", i), BatchID: batch, ValidFrom: at, ValidUntil: at.Add(time.Hour), Source: source, At: at})
 			h.members[user] = true
 		}
-		// Events of other streams pass through untouched.
-		if r.IntN(10) == 0 {
+		// Other events of batch streams pass through untouched; allowlists add up, repeats once.
+		switch r.IntN(10) {
+		case 0:
 			add("batch-b0", coupon.BatchCreated{BatchID: "b0", Spec: coupon.BatchSpec{Name: "b0"}, At: at})
+		case 1:
+			batch := fmt.Sprintf("b%d", r.IntN(3))
+			ids := []string{fmt.Sprintf("u%d", r.IntN(9)), fmt.Sprintf("u%d", r.IntN(9))}
+			add("batch-"+batch, coupon.AllowlistAdded{UserIDs: ids, At: at})
+			for _, id := range ids {
+				h.listed[batch+" "+id] = true
+			}
 		}
 	}
 	return h
