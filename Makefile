@@ -3,7 +3,7 @@ GO ?= go
 TEST_TIMEOUT ?= 25m
 PKGS := ./...
 
-.PHONY: run test build vet fmt-check bench bench-http fuzz mutate postgres chromium tools
+.PHONY: run test build vet fmt-check bench bench-http fuzz mutate postgres tools
 
 run: postgres chromium
 	$(GO) run ./cmd/loyaltyd
@@ -15,6 +15,7 @@ postgres:
 	@./scripts/ensure-postgres.sh
 
 # Debian's Chromium, which the web console's browser tests (infra/console) drive headless.
+.PHONY: chromium
 chromium:
 	@./scripts/ensure-chromium.sh
 
