@@ -14,7 +14,10 @@ func (a *App) wireConsole() error {
 		Secret: a.Secret, Clock: a.Clock, DB: a.ReadDB, Points: h.PointsQueries,
 		Coupons: h.Coupons, CouponReader: h.CouponReader, Listings: h.Listings,
 		Exchanges: h.Exchanges, Fulfillment: h.Fulfillment, Gifts: h.GiftQueries, Inbox: h.Inbox,
-		Projections: a.Runner, Positions: a.Runner, Public: a.Store.Public, Problem: a.HTTP.ProblemFor, Log: a.Log,
+		ClaimsPerMember:    a.HTTP.SharedLimiter(a.Cfg.ClaimRatePerUser),
+		ClaimsPerBatch:     a.HTTP.SharedLimiter(a.Cfg.ClaimRatePerBatch),
+		ExchangesPerMember: a.HTTP.SharedLimiter(a.Cfg.ExchangeRatePerUser),
+		Projections:        a.Runner, Positions: a.Runner, Public: a.Store.Public, Problem: a.HTTP.ProblemFor, Log: a.Log,
 	})
 	if err != nil {
 		return err

@@ -65,6 +65,9 @@ type Deps struct {
 	// 2 s, as ?min_position does) for the read models to show it before it renders a page.
 	Positions httpapi.PositionWaiter
 	Public    func(es.Position) int64
+	// The API's rate limits, applied to the same commands here (each nil: no limit): claims
+	// per member and per batch, exchanges per member (httpapi.Server.SharedLimiter).
+	ClaimsPerMember, ClaimsPerBatch, ExchangesPerMember *httpapi.Limiter
 	// Problem is how the API answers an error (httpapi.Server.ProblemFor): the console shows
 	// the same code and detail.
 	Problem func(error) *httpapi.Problem

@@ -124,6 +124,10 @@ func (c *Console) memberExchange(w http.ResponseWriter, r *http.Request, cl auth
 		c.renderGifts(w, r, cl, f, err)
 		return
 	}
+	if ok, wait := c.ExchangesPerMember.Allow(cl.Subject); !ok {
+		c.renderGifts(w, r, cl, f, httpapi.RateLimitedProblem(wait))
+		return
+	}
 	acc, err := c.Exchanges.Exchange(r.Context(), giftcmd.ExchangeCredits{
 		ExchangeID: giftcmd.ExchangeIDFor(cl.Subject, key), UserID: cl.Subject, GiftID: giftID, Quantity: qty, Address: addr,
 	}, meta(cl, key))
@@ -267,6 +271,16 @@ func (c *Console) memberClaim(w http.ResponseWriter, r *http.Request, cl auth.Cl
 	if err := httpapi.ID("batch_id", batchID); err != nil {
 		c.renderCoupons(w, r, cl, "", err)
 		return
+	}
+	// Both limits, as on the API's claim route: the batch's first, then the member's.
+	for _, l := range []struct {
+		lim *httpapi.Limiter
+		key string
+	}{{c.ClaimsPerBatch, "batch_id:" + batchID}, {c.ClaimsPerMember, cl.Subject}} {
+		if ok, wait := l.lim.Allow(l.key); !ok {
+			c.renderCoupons(w, r, cl, "", httpapi.RateLimitedProblem(wait))
+			return
+		}
 	}
 	got, res, err := c.Coupons.Claim(r.Context(), couponcmd.ClaimCoupon{BatchID: batchID, UserID: cl.Subject, Key: key,
 		Meta: meta(cl, key)})

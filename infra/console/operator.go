@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,25 +92,32 @@ func (c *Console) opsMember(w http.ResponseWriter, r *http.Request, cl auth.Clai
 		c.fail(w, r, cl, err)
 		return
 	}
-	ctx := r.Context()
-	d := memberData{UserID: user}
-	var err error
-	if d.Balance, err = c.Points.Balance(ctx, user); err == nil {
-		if d.Lots, err = lotsOf(ctx, c.DB, user, 200); err == nil {
-			if d.Ledger, _, err = c.Points.Ledger(ctx, user, pointsrm.LedgerCursor{}, 50); err == nil {
-				if d.Coupons, err = c.CouponReader.Coupons(ctx, user, ""); err == nil {
-					var xs []giftrm.Exchange
-					xs, _, err = c.Gifts.ExchangesOf(ctx, user, nil, 50)
-					d.Exchanges = progressOf(xs)
-				}
-			}
-		}
-	}
+	d, err := c.memberData(r.Context(), user)
 	if err != nil {
 		c.fail(w, r, cl, err)
 		return
 	}
 	c.render(w, r, http.StatusOK, "ops_member", "", view{Title: "Member " + user, Caller: cl, Nav: "members", Data: d})
+}
+
+func (c *Console) memberData(ctx context.Context, user string) (memberData, error) {
+	d := memberData{UserID: user}
+	var err error
+	if d.Balance, err = c.Points.Balance(ctx, user); err != nil {
+		return d, err
+	}
+	if d.Lots, err = lotsOf(ctx, c.DB, user, 200); err != nil {
+		return d, err
+	}
+	if d.Ledger, _, err = c.Points.Ledger(ctx, user, pointsrm.LedgerCursor{}, 50); err != nil {
+		return d, err
+	}
+	if d.Coupons, err = c.CouponReader.Coupons(ctx, user, ""); err != nil {
+		return d, err
+	}
+	xs, _, err := c.Gifts.ExchangesOf(ctx, user, nil, 50)
+	d.Exchanges = progressOf(xs)
+	return d, err
 }
 
 func (c *Console) opsBatches(w http.ResponseWriter, r *http.Request, cl auth.Claims) {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loyaltyforge/loyalty/infra/app/apptest"
+	"github.com/loyaltyforge/loyalty/infra/config"
 	"github.com/loyaltyforge/loyalty/infra/courier"
 )
 
@@ -104,4 +105,39 @@ func TestSagasPageListsFailedSagasAndShowsTheRetrysAnswer(t *testing.T) {
 	assert.Equal(t, http.StatusOK, status)
 	assert.Contains(t, html.UnescapeString(page), "conflict</code> "+retry.Map(t)["detail"].(string))
 	assert.False(t, strings.Contains(page, "Retry of "+id+" requested."))
+}
+
+// The console is no way around the API's rate limits: a member over its claim or exchange rate
+// gets the API's 429 answer on the page, and the command does not run.
+func TestConsoleCommandsKeepTheAPIsRateLimits(t *testing.T) {
+	ta := apptest.Start(t, apptest.Options{Configure: func(c *config.Config) {
+		c.ClaimRatePerUser, c.ExchangeRatePerUser = 1, 1
+	}})
+	p := &platform{TestApp: ta, admin: ta.Token("root", "admin")}
+	p.earn(t, "ada", 1000)
+	p.gift(t, "mug", 100, 5)
+	p.batch(t, "b1", 5)
+	p.batch(t, "b2", 5)
+	ada := p.session(t, p.Token("ada", "member"))
+
+	exchange := url.Values{"gift_id": {"mug"}, "quantity": {"1"}, "name": {"Ada"}, "phone": {"1"}, "line1": {"1 rue X"},
+		"city": {"Paris"}, "postal_code": {"75001"}, "country": {"FR"}}
+	exchange.Set("key", "k1")
+	_, first := ada.post("/console/me/exchanges", exchange)
+	assert.Contains(t, first, `id="exchange"`)
+	exchange.Set("key", "k2")
+	_, second := ada.post("/console/me/exchanges", exchange)
+	assert.Contains(t, second, "<code>rate_limited</code>")
+
+	_, first = ada.post("/console/me/claims", url.Values{"batch_id": {"b1"}, "key": {"c1"}})
+	assert.Contains(t, first, "Claimed coupon")
+	_, second = ada.post("/console/me/claims", url.Values{"batch_id": {"b2"}, "key": {"c2"}})
+	assert.Contains(t, second, "<code>rate_limited</code>")
+
+	coupons := p.Do("GET", "/v1/users/ada/coupons", p.Token("ada", "member"), nil)
+	require.Equal(t, http.StatusOK, coupons.Status)
+	assert.NotContains(t, string(coupons.Body), `"batch_id":"b2"`, "the refused claim did not run")
+	xs := p.Do("GET", "/v1/users/ada/exchanges", p.Token("ada", "member"), nil)
+	require.Equal(t, http.StatusOK, xs.Status)
+	assert.Equal(t, 1, strings.Count(string(xs.Body), `"exchange_id"`), "the refused exchange did not run")
 }

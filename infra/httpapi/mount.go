@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"math"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Mount serves h for prefix and every path under it. It is for front ends that are not part of
@@ -34,5 +36,23 @@ func (s *Server) mounted(path string) http.Handler {
 // so another front end can show the API's own error messages.
 func (s *Server) ProblemFor(err error) *Problem {
 	p, _ := s.problemFor(err)
+	return p
+}
+
+// SharedLimiter limits to rate per second per key (a burst of one second's worth), the rate
+// shared by the serving processes as the API's own limits are (Peers); nil (no limit) when
+// rate <= 0. For front ends that must not be a way around the API's limits.
+func (s *Server) SharedLimiter(rate float64) *Limiter {
+	l := NewLimiter(rate, int(math.Ceil(rate)))
+	if l != nil {
+		l.peers = s.peers
+	}
+	return l
+}
+
+// RateLimitedProblem is the API's answer to a caller over its limit.
+func RateLimitedProblem(wait time.Duration) *Problem {
+	p := NewProblem(http.StatusTooManyRequests, CodeRateLimited, "too many requests; retry later")
+	p.RetryAfter = wait
 	return p
 }
