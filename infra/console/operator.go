@@ -277,6 +277,9 @@ func (c *Console) renderBatch(w http.ResponseWriter, r *http.Request, cl auth.Cl
 	}
 	b, err := c.CouponReader.Batch(r.Context(), id)
 	if err != nil {
+		if failure != nil {
+			err = failure // what the command said is the news, not that the page cannot be drawn
+		}
 		c.fail(w, r, cl, err)
 		return
 	}

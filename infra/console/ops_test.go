@@ -51,6 +51,8 @@ func TestAllowlistUploadReadsTheFileAsTheAPIDoes(t *testing.T) {
 		"claim_ends_at": now.Add(time.Hour), "valid_days_after_claim": 7})
 	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
 	admin := p.session(t, p.admin)
+	_, page := admin.eventually("/console/ops/batches/vip", "<h1>VIP</h1>")
+	require.Contains(t, page, "<h1>VIP</h1>")
 
 	bad := "user_id\nann\nnot an id!\n"
 	api := p.Do("POST", "/v1/coupon-batches/vip/allowlist", p.admin, bad, "Content-Type", "text/csv")
