@@ -17,6 +17,7 @@ type Handles struct {
 	Coupons       *couponcmd.Handlers
 	CouponReader  couponrm.Reader
 	Listings      couponcmd.FirstListings
+	Gifts         *giftcmd.Gifts
 	Exchanges     *giftcmd.Exchanges
 	Fulfillment   *giftcmd.Fulfillment
 	GiftQueries   *giftrm.Queries

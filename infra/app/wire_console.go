@@ -13,7 +13,7 @@ func (a *App) wireConsole() error {
 	c, err := console.New(console.Deps{
 		Secret: a.Secret, Clock: a.Clock, DB: a.ReadDB, Points: h.PointsQueries,
 		Coupons: h.Coupons, CouponReader: h.CouponReader, Listings: h.Listings,
-		Exchanges: h.Exchanges, Fulfillment: h.Fulfillment, Gifts: h.GiftQueries, Inbox: h.Inbox,
+		GiftCommands: h.Gifts, Exchanges: h.Exchanges, Fulfillment: h.Fulfillment, Gifts: h.GiftQueries, Inbox: h.Inbox,
 		ClaimsPerMember:    a.HTTP.SharedLimiter(a.Cfg.ClaimRatePerUser),
 		ClaimsPerBatch:     a.HTTP.SharedLimiter(a.Cfg.ClaimRatePerBatch),
 		ExchangesPerMember: a.HTTP.SharedLimiter(a.Cfg.ExchangeRatePerUser),

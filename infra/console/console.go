@@ -56,6 +56,7 @@ type Deps struct {
 	Coupons      *couponcmd.Handlers
 	CouponReader couponrm.Reader
 	Listings     couponcmd.FirstListings
+	GiftCommands *giftcmd.Gifts
 	Exchanges    *giftcmd.Exchanges
 	Fulfillment  *giftcmd.Fulfillment
 	Gifts        *giftrm.Queries
@@ -145,6 +146,7 @@ func (c *Console) routes() {
 	admin("GET "+Prefix+"/ops/jobs/{id}", c.opsJob)
 	admin("GET "+Prefix+"/ops/jobs/{id}/progress", c.opsJobProgress)
 	admin("GET "+Prefix+"/ops/gifts", c.opsGifts)
+	admin("POST "+Prefix+"/ops/gifts/{id}/stock", c.opsAdjustStock)
 	admin("GET "+Prefix+"/ops/sagas", c.opsSagas)
 	admin("POST "+Prefix+"/ops/sagas/{id}/retry", c.opsRetrySaga)
 	admin("GET "+Prefix+"/ops/projections", c.opsProjections)

@@ -401,12 +401,42 @@ func (c *Console) opsJobProgress(w http.ResponseWriter, r *http.Request, cl auth
 }
 
 func (c *Console) opsGifts(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
+	c.renderOpsGifts(w, r, cl, "", nil)
+}
+
+func (c *Console) renderOpsGifts(w http.ResponseWriter, r *http.Request, cl auth.Claims, notice string, failure error) {
 	gifts, _, err := c.Gifts.Gifts(r.Context(), "", 500)
 	if err != nil {
 		c.fail(w, r, cl, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "ops_gifts", "", view{Title: "Gifts and stock", Caller: cl, Nav: "gifts", Data: gifts})
+	v := view{Title: "Gifts and stock", Caller: cl, Nav: "gifts", Notice: notice, Data: gifts}
+	if failure != nil {
+		v.Error = c.problem(failure)
+	}
+	c.render(w, r, http.StatusOK, "ops_gifts", "", v)
+}
+
+// opsAdjustStock adjusts a gift's stock as POST /v1/gifts/{gift_id}/stock does.
+func (c *Console) opsAdjustStock(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	id := r.PathValue("id")
+	if err := httpapi.ID("gift_id", id); err != nil {
+		c.renderOpsGifts(w, r, cl, "", err)
+		return
+	}
+	adjust, err := strconv.ParseInt(strings.TrimSpace(r.PostFormValue("adjust")), 10, 64)
+	if err != nil {
+		c.renderOpsGifts(w, r, cl, "", httpapi.BadRequest("adjust must be a whole number"))
+		return
+	}
+	_, res, err := c.GiftCommands.AdjustStock(r.Context(), id, adjust, meta(cl, ""))
+	if err != nil {
+		c.renderOpsGifts(w, r, cl, "", err)
+		return
+	}
+	c.caughtUp(r.Context(), res)
+	c.renderOpsGifts(w, r, cl, fmt.Sprintf("Stock of %s adjusted by %+d.", id, adjust), nil)
 }
 
 type sagasData struct {

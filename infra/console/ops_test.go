@@ -143,3 +143,29 @@ func TestConsoleCommandsKeepTheAPIsRateLimits(t *testing.T) {
 	require.Equal(t, http.StatusOK, xs.Status)
 	assert.Equal(t, 1, strings.Count(string(xs.Body), `"exchange_id"`), "the refused exchange did not run")
 }
+
+// Stock is adjusted as POST /v1/gifts/{gift_id}/stock adjusts it, refusals included.
+func TestGiftStockIsAdjustedAsTheAPIDoes(t *testing.T) {
+	p := start(t)
+	p.gift(t, "mug", 100, 5)
+	admin := p.session(t, p.admin)
+	_, page := admin.eventually("/console/ops/gifts", `id="gift-mug"`)
+	require.Contains(t, page, `id="gift-mug"`)
+
+	status, page := admin.post("/console/ops/gifts/mug/stock", url.Values{"adjust": {"3"}})
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, html.UnescapeString(page), "Stock of mug adjusted by +3.")
+	assert.Contains(t, page, `<td class="num stock" data-label="In stock">8</td>`)
+	got := p.Do("GET", "/v1/gifts/mug", p.admin, nil)
+	require.Equal(t, http.StatusOK, got.Status)
+	assert.Equal(t, float64(8), got.Map(t)["stock_available"])
+
+	api := p.Do("POST", "/v1/gifts/mug/stock", p.admin, map[string]any{"adjust": -100})
+	require.Equal(t, http.StatusConflict, api.Status, string(api.Body))
+	_, page = admin.post("/console/ops/gifts/mug/stock", url.Values{"adjust": {"-100"}})
+	assert.Contains(t, html.UnescapeString(page), "conflict</code> "+api.Map(t)["detail"].(string))
+	_, page = admin.post("/console/ops/gifts/mug/stock", url.Values{"adjust": {"three"}})
+	assert.Contains(t, page, "<code>invalid_request</code>")
+	got = p.Do("GET", "/v1/gifts/mug", p.admin, nil)
+	assert.Equal(t, float64(8), got.Map(t)["stock_available"], "refused adjustments changed nothing")
+}
