@@ -19,6 +19,7 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/history"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 	"github.com/loyaltyforge/loyalty/infra/projector"
+	consoleproj "github.com/loyaltyforge/loyalty/projections/console"
 	couponproj "github.com/loyaltyforge/loyalty/projections/coupon"
 	giftproj "github.com/loyaltyforge/loyalty/projections/gift"
 	inboxproj "github.com/loyaltyforge/loyalty/projections/inbox"
@@ -50,6 +51,7 @@ func TestVerifyOfEveryProjectionPassesAfterSequencesJump(t *testing.T) {
 	r.Add(orderproj.New(codec))
 	r.Add(pointsproj.NewAccounts(codec))
 	r.Add(pointsproj.NewLedger(codec))
+	r.Add(consoleproj.New(codec))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(runCtx) }()

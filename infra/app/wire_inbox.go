@@ -24,6 +24,7 @@ const inboxUpdatesBatch = 200
 // exchange status changes into exchange_update messages.
 func (a *App) wireInbox() error {
 	cmds := inboxcmd.New(a.Store, a.Codec, a.Clock)
+	a.Handles.Inbox = cmds
 	a.AddProjector(inboxproj.NewMessages(a.Codec))
 	a.AddProjector(inboxproj.NewReminders(a.Codec))
 	a.AddProjector(inboxproj.NewExchanges(a.Codec))
