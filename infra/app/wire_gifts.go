@@ -177,6 +177,14 @@ func (t courierTracker) Track(ctx context.Context, expressNo string) ([]fulfillm
 // accept are marked permanent so the bus dead-letters them instead of retrying.
 type warehouseReplies struct{ pm *giftcmd.Fulfillment }
 
+func (r warehouseReplies) Dispatch(ctx context.Context, exchangeID string) error {
+	err := r.pm.Dispatch(ctx, exchangeID)
+	if errors.Is(err, fulfillment.ErrCancelled) {
+		return fmt.Errorf("%w: %w", warehouse.ErrCancelled, err)
+	}
+	return permanentIfRefused(err)
+}
+
 func (r warehouseReplies) ShipmentCreated(ctx context.Context, exchangeID, carrier, expressNo string) error {
 	return permanentIfRefused(r.pm.ShipmentCreated(ctx, exchangeID, carrier, expressNo))
 }

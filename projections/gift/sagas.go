@@ -44,7 +44,7 @@ func NewSagas(codec *es.Codec, policy fulfillment.RetryPolicy, startGrace time.D
 		fulfillment.Started{}, fulfillment.ShipmentRequested{}, fulfillment.ShipmentCreated{},
 		fulfillment.TrackingUpdated{}, fulfillment.TrackingPolled{}, fulfillment.AttemptFailed{},
 		fulfillment.Delayed{}, fulfillment.Failed{}, fulfillment.RetryRequested{}, fulfillment.CompensationStarted{},
-		fulfillment.Compensated{}, fulfillment.Delivered{})}
+		fulfillment.Compensated{}, fulfillment.Delivered{}, fulfillment.Cancelled{})}
 }
 
 func (*Sagas) Name() string { return "gift_sagas" }
@@ -128,6 +128,8 @@ ON CONFLICT (saga_id) DO UPDATE SET started = true, start = NULL, next_action_at
 			set(id, `state = 'failed', attempts = $2, last_error = $3, next_action_at = $4, updated_at = $5`, e.Attempts, e.Reason, next, e.At)
 		case fulfillment.RetryRequested:
 			set(id, `state = 'running', attempts = 0, next_action_at = $2, updated_at = $2`, e.At)
+		case fulfillment.Cancelled:
+			set(id, `state = 'failed', last_error = $2, next_action_at = $3, updated_at = $3`, fulfillment.CancelReason, e.At)
 		case fulfillment.CompensationStarted:
 			set(id, `state = 'failed', last_error = $2, next_action_at = $3, updated_at = $3`, e.Reason, e.At)
 		case fulfillment.Compensated:

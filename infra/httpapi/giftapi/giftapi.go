@@ -40,6 +40,9 @@ func Register(s *httpapi.Server, d Deps) {
 	for _, e := range []error{gift.ErrExists, gift.ErrBelowReserved, giftcmd.ErrExchangeAbandoned, fulfillment.ErrNotRetryable, fulfillment.ErrNotAbandonable} {
 		s.RegisterError(e, http.StatusConflict, httpapi.CodeConflict)
 	}
+	s.RegisterError(giftcmd.ErrExchangeNotFound, http.StatusNotFound, httpapi.CodeNotFound)
+	s.RegisterError(fulfillment.ErrAlreadyShipped, http.StatusConflict, CodeAlreadyShipped)
+	s.RegisterError(fulfillment.ErrNotCancellable, http.StatusConflict, httpapi.CodeConflict)
 	s.RegisterError(giftcmd.ErrInvalidExchange, http.StatusUnprocessableEntity, httpapi.CodeInvalidRequest)
 	s.RegisterError(giftcmd.ErrTooSlow, http.StatusServiceUnavailable, httpapi.CodeUnavailable)
 	s.RegisterError(giftrm.ErrBadState, http.StatusBadRequest, httpapi.CodeInvalidRequest)
@@ -53,10 +56,17 @@ func Register(s *httpapi.Server, d Deps) {
 		append([]httpapi.RouteOption{httpapi.SelfOr("user_id"), httpapi.IdempotencyRequired()}, d.ExchangeLimits...)...)
 	s.Handle(http.MethodGet, "/v1/users/:user_id/exchanges", h.listExchanges, httpapi.SelfOr("user_id"))
 	s.Handle(http.MethodGet, "/v1/exchanges/:exchange_id", h.getExchange)
+	s.Handle(http.MethodPost, "/v1/exchanges/:exchange_id/cancel", h.cancelExchange)
 	s.Handle(http.MethodGet, "/v1/admin/sagas", h.listSagas, httpapi.Roles(auth.RoleAdmin))
 	s.Handle(http.MethodPost, "/v1/admin/sagas/:saga_id/retry", h.retrySaga, httpapi.Roles(auth.RoleAdmin))
 	s.Handle(http.MethodPost, "/v1/admin/sagas/:saga_id/abandon", h.abandonSaga, httpapi.Roles(auth.RoleAdmin))
 }
+
+// Error codes of this section beyond the common ones.
+const (
+	CodeAlreadyShipped = "already_shipped"
+	CodeGiftInactive   = "gift_inactive"
+)
 
 type handlers struct{ Deps }
 
