@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loyaltyforge/loyalty/infra/app/apptest"
+	"github.com/loyaltyforge/loyalty/infra/courier"
 )
 
 type ledgerEntry struct {
@@ -67,7 +68,10 @@ func problemCode(r apptest.Response) string {
 
 func TestCancelRacingTheShipmentEndsOneWayOnly(t *testing.T) {
 	const n, price, stock = 40, 100, 100
-	w := start(t, apptest.Options{})
+	// A slow courier keeps the window between the warehouse's claim and the parcel wide open:
+	// cancels that land in it must be refused, not let through.
+	sim := courier.NewSimulator(courier.SimOptions{Step: 50 * time.Millisecond, Latency: 150 * time.Millisecond, Seed: 1})
+	w := start(t, apptest.Options{CourierSim: sim})
 	w.createGift(t, "kite", price, stock)
 
 	type outcome struct {
