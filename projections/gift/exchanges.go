@@ -48,6 +48,9 @@ CREATE TABLE gift_exchanges (
     updated_at     timestamptz NOT NULL
 );
 CREATE INDEX gift_exchanges_by_user ON gift_exchanges (user_id, created_at DESC, exchange_id DESC);
+CREATE INDEX gift_exchanges_newest ON gift_exchanges (created_at DESC, exchange_id DESC);
+CREATE INDEX gift_exchanges_by_gift ON gift_exchanges (gift_id, created_at DESC, exchange_id DESC);
+CREATE INDEX gift_exchanges_by_status ON gift_exchanges (status, created_at DESC, exchange_id DESC);
 `
 }
 

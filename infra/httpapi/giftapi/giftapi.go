@@ -36,6 +36,7 @@ func Register(s *httpapi.Server, d Deps) {
 	s.RegisterError(giftcmd.ErrSagaNotFound, http.StatusNotFound, httpapi.CodeNotFound)
 	s.RegisterError(readmodels.ErrNotFound, http.StatusNotFound, httpapi.CodeNotFound)
 	s.RegisterError(gift.ErrOutOfStock, http.StatusConflict, "out_of_stock")
+	s.RegisterError(gift.ErrInactive, http.StatusConflict, CodeGiftInactive)
 	s.RegisterError(points.ErrInsufficientPoints, http.StatusConflict, "insufficient_points")
 	for _, e := range []error{gift.ErrExists, gift.ErrBelowReserved, giftcmd.ErrExchangeAbandoned, fulfillment.ErrNotRetryable, fulfillment.ErrNotAbandonable} {
 		s.RegisterError(e, http.StatusConflict, httpapi.CodeConflict)
@@ -52,11 +53,15 @@ func Register(s *httpapi.Server, d Deps) {
 	s.Handle(http.MethodGet, "/v1/gifts", h.listGifts)
 	s.Handle(http.MethodGet, "/v1/gifts/:gift_id", h.getGift)
 	s.Handle(http.MethodPost, "/v1/gifts/:gift_id/stock", h.adjustStock, httpapi.Roles(auth.RoleAdmin))
+	s.Handle(http.MethodPatch, "/v1/gifts/:gift_id", h.patchGift, httpapi.Roles(auth.RoleAdmin))
+	s.Handle(http.MethodPost, "/v1/gifts/:gift_id/deactivate", h.deactivateGift, httpapi.Roles(auth.RoleAdmin))
+	s.Handle(http.MethodPost, "/v1/gifts/:gift_id/activate", h.activateGift, httpapi.Roles(auth.RoleAdmin))
 	s.Handle(http.MethodPost, "/v1/users/:user_id/exchanges", h.exchange,
 		append([]httpapi.RouteOption{httpapi.SelfOr("user_id"), httpapi.IdempotencyRequired()}, d.ExchangeLimits...)...)
 	s.Handle(http.MethodGet, "/v1/users/:user_id/exchanges", h.listExchanges, httpapi.SelfOr("user_id"))
 	s.Handle(http.MethodGet, "/v1/exchanges/:exchange_id", h.getExchange)
 	s.Handle(http.MethodPost, "/v1/exchanges/:exchange_id/cancel", h.cancelExchange)
+	s.Handle(http.MethodGet, "/v1/exchanges", h.listAllExchanges, httpapi.Roles(auth.RoleAdmin))
 	s.Handle(http.MethodGet, "/v1/admin/sagas", h.listSagas, httpapi.Roles(auth.RoleAdmin))
 	s.Handle(http.MethodPost, "/v1/admin/sagas/:saga_id/retry", h.retrySaga, httpapi.Roles(auth.RoleAdmin))
 	s.Handle(http.MethodPost, "/v1/admin/sagas/:saga_id/abandon", h.abandonSaga, httpapi.Roles(auth.RoleAdmin))
