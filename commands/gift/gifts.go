@@ -116,12 +116,13 @@ func (h *Gifts) change(ctx context.Context, giftID string, meta es.Metadata, dec
 		if err != nil {
 			return nil, err
 		}
+		// The writer applies the events to g after the append; the answer is worked out on a
+		// copy. A shallow one will do: edits change scalar fields and replace slices, never the
+		// stock's maps.
 		after := gift.Replay()
-		*after = *g // a shallow copy is enough: only scalar fields and fresh slices change below
+		*after = *g
 		for _, e := range evs {
-			if _, ok := e.(supply.Event); !ok {
-				after.Apply(e)
-			}
+			after.Apply(e)
 		}
 		v = viewOf(after)
 		return evs, nil
