@@ -33,9 +33,9 @@ func (a *aggregate) Apply(e es.Event) { a.g.Apply(e) }
 
 // View is a gift as commands answer it.
 type View struct {
-	GiftID         string `json:"gift_id"`
-	Name           string `json:"name"`
-	Description    string `json:"description"`
+	GiftID         string   `json:"gift_id"`
+	Name           string   `json:"name"`
+	Description    string   `json:"description"`
 	PointsPrice    int64    `json:"points_price"`
 	StockAvailable int64    `json:"stock_available"`
 	ImageURLs      []string `json:"image_urls"`

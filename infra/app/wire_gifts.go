@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	addresscmd "github.com/loyaltyforge/loyalty/commands/address"
 	giftcmd "github.com/loyaltyforge/loyalty/commands/gift"
 	"github.com/loyaltyforge/loyalty/domain/fulfillment"
 	"github.com/loyaltyforge/loyalty/domain/points"
@@ -62,6 +63,7 @@ func (a *App) wireGifts() error {
 	giftapi.Register(a.HTTP, giftapi.Deps{
 		Gifts: gifts, Exchanges: exchanges, Fulfillment: pm, Queries: queries,
 		Public: a.Store.Public, ExchangeLimits: httpapi.ExchangeLimits(a.Cfg),
+		Addresses: addresscmd.New(a.Store, a.Codec, a.Clock),
 	})
 
 	// The log is the outbox: the exchange starts the saga, the saga's request reaches the warehouse.

@@ -22,9 +22,9 @@ func New(db readmodels.DB) *Queries { return &Queries{db: db} }
 
 // Gift is a catalog entry as the API shows it.
 type Gift struct {
-	GiftID         string `json:"gift_id"`
-	Name           string `json:"name"`
-	Description    string `json:"description"`
+	GiftID         string   `json:"gift_id"`
+	Name           string   `json:"name"`
+	Description    string   `json:"description"`
 	PointsPrice    int64    `json:"points_price"`
 	StockAvailable int64    `json:"stock_available"`
 	ImageURLs      []string `json:"image_urls"`

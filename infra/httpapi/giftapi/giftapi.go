@@ -3,11 +3,13 @@
 package giftapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	giftcmd "github.com/loyaltyforge/loyalty/commands/gift"
+	"github.com/loyaltyforge/loyalty/domain/address"
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/domain/fulfillment"
 	"github.com/loyaltyforge/loyalty/domain/gift"
@@ -26,6 +28,10 @@ type Deps struct {
 	Queries     *giftrm.Queries
 	// Public turns a log position into the Loyalty-Position header value (es.Store.Public).
 	Public func(es.Position) int64
+	// Addresses resolves an exchange's address_id (commands/address.Handlers); nil: none.
+	Addresses interface {
+		Lookup(ctx context.Context, userID, addressID string) (address.Address, error)
+	}
 	// ExchangeLimits limit exchanges (httpapi.ExchangeLimits); none: no limit.
 	ExchangeLimits []httpapi.RouteOption
 }
