@@ -41,6 +41,21 @@ func (a *App) wireInbox() error {
 		return err
 	})
 
+	a.AddWorker("inbox-message-delivery", func(ctx context.Context) error {
+		t := time.NewTicker(inboxUpdatesPoll)
+		defer t.Stop()
+		for {
+			if err := deliverMessages(ctx, a.ReadDB, cmds); err != nil && ctx.Err() == nil {
+				a.Log.Warn("message delivery", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+
 	gifts := inboxcmd.NewGiftNames(a.Store)
 	a.AddWorker("inbox-exchange-updates", func(ctx context.Context) error {
 		t := time.NewTicker(inboxUpdatesPoll)
@@ -56,6 +71,38 @@ func (a *App) wireInbox() error {
 			}
 		}
 	})
+	return nil
+}
+
+// deliverMessages puts sent messages into their recipients' inboxes, a batch per pass until
+// none is left: a message to many members goes out in a few passes, not one per tick.
+func deliverMessages(ctx context.Context, db readmodels.DB, cmds *inboxcmd.Handlers) error {
+	for ctx.Err() == nil {
+		due, err := inboxrm.UndeliveredMessages(ctx, db, inboxUpdatesBatch)
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		ds := make([]inboxcmd.Delivery, len(due))
+		for i, d := range due {
+			sender := inbox.Sender{Type: d.SenderType}
+			if d.SenderID != nil {
+				sender.ID = *d.SenderID
+			}
+			ds[i] = inboxcmd.Delivery{MessageID: d.MessageID, UserID: d.UserID, Sender: sender, Title: d.Title, Body: d.Body, SentAt: d.SentAt}
+		}
+		if _, err := cmds.Deliver(ctx, ds); err != nil {
+			return err
+		}
+		if len(due) < inboxUpdatesBatch {
+			return nil
+		}
+		// The read model marks them delivered once the projector has the receipts: wait for
+		// that rather than hand the same batch out again.
+		select {
+		case <-ctx.Done():
+		case <-time.After(inboxUpdatesPoll / 5):
+		}
+	}
 	return nil
 }
 
