@@ -178,4 +178,14 @@ func TestReadAllUnreadCountAndDelete(t *testing.T) {
 	for _, m := range e.messages("ana", "?min_position="+d.Header.Get("Loyalty-Position")) {
 		assert.NotEqual(t, direct, m.MessageID)
 	}
+
+	// an unread message deleted no longer counts as unread
+	r = e.Do("POST", "/v1/messages", e.admin, map[string]any{"to": map[string]any{"user_ids": []string{"ana"}}, "title": "Hi", "body": "Again"})
+	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
+	second := r.Map(t)["message_id"].(string)
+	e.waitFor("ana", second)
+	assert.Equal(t, int64(1), e.unread("ana", ""))
+	d = e.Do("DELETE", "/v1/users/ana/messages/"+second, e.Token("ana", "member"), nil)
+	require.Equal(t, http.StatusNoContent, d.Status, string(d.Body))
+	assert.Equal(t, int64(0), e.unread("ana", d.Header.Get("Loyalty-Position")))
 }
