@@ -19,6 +19,7 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/history"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 	"github.com/loyaltyforge/loyalty/infra/projector"
+	addressproj "github.com/loyaltyforge/loyalty/projections/address"
 	couponproj "github.com/loyaltyforge/loyalty/projections/coupon"
 	giftproj "github.com/loyaltyforge/loyalty/projections/gift"
 	inboxproj "github.com/loyaltyforge/loyalty/projections/inbox"
@@ -46,6 +47,7 @@ func TestVerifyOfEveryProjectionPassesAfterSequencesJump(t *testing.T) {
 	r.Add(inboxproj.NewReminders(codec))
 	r.Add(inboxproj.NewExchanges(codec))
 	r.Add(orderproj.New(codec))
+	r.Add(addressproj.New(codec))
 	r.Add(pointsproj.NewAccounts(codec))
 	r.Add(pointsproj.NewLedger(codec))
 	runCtx, cancel := context.WithCancel(ctx)
