@@ -170,3 +170,28 @@ func TestCancelRacingTheShipmentEndsOneWayOnly(t *testing.T) {
 	pos := w.createGift(t, "kite-marker", 1, 0)
 	assert.Equal(t, int64(stock-shipped), w.stock(t, "kite", pos), "stock back exactly for the cancelled")
 }
+
+func TestOnlyTheOwnerOrAnAdminCancelsAndAShippedExchangeStays(t *testing.T) {
+	w := start(t, apptest.Options{})
+	w.createGift(t, "kite", 100, 5)
+	w.earn(t, "ana", 100)
+	r := w.exchange("ana", "kite", 1, "k")
+	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
+	var acc struct {
+		ExchangeID string `json:"exchange_id"`
+	}
+	r.JSON(t, &acc)
+	w.waitStatus(t, acc.ExchangeID, 10*time.Second, "shipped", "in_transit", "delivered")
+
+	assert.Equal(t, http.StatusNotFound, w.cancel("bob", acc.ExchangeID).Status, "another member's exchange does not exist for it")
+	assert.Equal(t, http.StatusForbidden, w.Do("POST", "/v1/exchanges/"+acc.ExchangeID+"/cancel", w.service, nil).Status)
+	assert.Equal(t, http.StatusNotFound, w.cancel("ana", "no-such-exchange").Status)
+	for _, token := range []string{w.member("ana"), w.admin} {
+		c := w.Do("POST", "/v1/exchanges/"+acc.ExchangeID+"/cancel", token, nil)
+		assert.Equal(t, http.StatusConflict, c.Status, string(c.Body))
+		assert.Equal(t, "already_shipped", problemCode(c))
+	}
+	n, _ := refundsOf(w.ledger(t, "ana"), acc.ExchangeID)
+	assert.Zero(t, n)
+	assert.Equal(t, int64(0), w.balance(t, "ana", ""))
+}
