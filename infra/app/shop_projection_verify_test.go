@@ -99,6 +99,10 @@ func TestShopFeatureProjectionsRebuildToWhatTheyWroteLive(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT active, points_price FROM gift_catalog WHERE gift_id = 'mug'`).Scan(&active, &price))
 	assert.False(t, active)
 	assert.Equal(t, int64(20), price)
+	var settledCancels int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM gift_sagas
+		WHERE cancelled AND state = 'completed' AND compensated AND next_action_at IS NULL`).Scan(&settledCancels))
+	assert.Equal(t, 3, settledCancels, "a cancel is no failure for operators, and nothing is due once refunded")
 	var undelivered, kept int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM inbox_sent_recipients WHERE NOT delivered`).Scan(&undelivered))
 	assert.Equal(t, 1, undelivered, "u-2 has not received it yet")

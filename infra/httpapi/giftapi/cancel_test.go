@@ -86,9 +86,9 @@ func TestCancelRacingTheShipmentEndsOneWayOnly(t *testing.T) {
 		w.earn(t, out[i].user, price)
 	}
 
-	// when each member exchanges and then, after a delay that spreads the cancels over the
-	// whole fulfillment (before the saga starts, while the warehouse works, after the parcel
-	// exists), cancels twice at once
+	// when each member exchanges and then cancels twice at once, the cancels spread over the
+	// whole fulfillment: at once (before the saga starts), after a short delay, once the request
+	// is out to the warehouse, and once the parcel exists
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
@@ -103,7 +103,14 @@ func TestCancelRacingTheShipmentEndsOneWayOnly(t *testing.T) {
 			}
 			r.JSON(t, &acc)
 			o.id = acc.ExchangeID
-			time.Sleep(time.Duration(i%10) * 50 * time.Millisecond)
+			switch i % 4 {
+			case 1:
+				time.Sleep(time.Duration(i%10) * 30 * time.Millisecond)
+			case 2: // the request is on its way to the warehouse, which claims it any moment
+				w.waitStatus(t, o.id, 10*time.Second, "shipment_requested", "shipped", "in_transit", "delivered")
+			case 3: // the parcel exists
+				w.waitStatus(t, o.id, 10*time.Second, "shipped", "in_transit", "delivered")
+			}
 			var both sync.WaitGroup
 			for k := range 2 {
 				both.Go(func() {
