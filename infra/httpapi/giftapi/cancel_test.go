@@ -70,7 +70,7 @@ func TestCancelRacingTheShipmentEndsOneWayOnly(t *testing.T) {
 	const n, price, stock = 40, 100, 100
 	// A slow courier keeps the window between the warehouse's claim and the parcel wide open:
 	// cancels that land in it must be refused, not let through.
-	sim := courier.NewSimulator(courier.SimOptions{Step: 50 * time.Millisecond, Latency: 150 * time.Millisecond, Seed: 1})
+	sim := courier.NewSimulator(courier.SimOptions{Step: 50 * time.Millisecond, Latency: 400 * time.Millisecond, Seed: 1})
 	w := start(t, apptest.Options{CourierSim: sim})
 	w.createGift(t, "kite", price, stock)
 
