@@ -185,6 +185,8 @@ func (f *fold) want(user string, e es.Event) {
 		takes(e.Lots)
 	case points.CreditsExchanged:
 		takes(e.Lots)
+	case points.Debited:
+		takes(e.Lots)
 	case points.Frozen:
 		takes(e.Lots)
 		hold(e.HoldID)
@@ -395,6 +397,8 @@ func (f *fold) apply(user string, e es.Event) {
 	case points.Spent:
 		f.take(user, e.Lots)
 	case points.CreditsExchanged:
+		f.take(user, e.Lots)
+	case points.Debited:
 		f.take(user, e.Lots)
 	case points.Frozen:
 		f.take(user, e.Lots)
