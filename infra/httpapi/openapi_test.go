@@ -64,6 +64,10 @@ func TestDocumentCoversTheContract(t *testing.T) {
 		"GET /v1/admin/sagas",
 		"POST /v1/admin/sagas/{saga_id}/retry",
 		"POST /v1/admin/sagas/{saga_id}/abandon",
+		// returns, tracing and adjustments
+		"POST /v1/orders/{order_id}/refunds",
+		"GET /v1/users/{user_id}/points/lots",
+		"POST /v1/users/{user_id}/points/debits",
 	}
 	ops, err := httpapi.DocumentedOperations()
 	require.NoError(t, err)
