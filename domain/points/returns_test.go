@@ -66,24 +66,36 @@ func TestARefundOfAnOpenHoldIsRefused(t *testing.T) {
 	assert.ErrorIs(t, err, points.ErrHoldNotCaptured)
 }
 
-// memoryV1 is idempotency memory as format 1 wrote it: one captured hold, nothing else.
-func memoryV1(holdID string, amount int64) []byte {
-	sum := sha256.Sum256([]byte("hold\x00" + holdID + "\x00"))
+// memoryV1 is idempotency memory as format 1 wrote it: one captured hold and one exchange.
+func memoryV1(holdID string, amount int64, exchangeID string) []byte {
+	hold := sha256.Sum256([]byte("hold\x00" + holdID + "\x00"))
 	out := []byte{1, 0, 0, 0, 1}
-	out = append(out, sum[:16]...)
+	out = append(out, hold[:16]...)
 	out = append(out, 1)
 	out = binary.AppendVarint(out, amount)
 	out = binary.AppendUvarint(out, 0)
-	return append(out, 0)
+	exch := sha256.Sum256([]byte("exchange\x00" + exchangeID + "\x00"))
+	out = append(out, 1)
+	out = append(out, exch[:16]...)
+	out = binary.AppendUvarint(out, 3)
+	out = append(out, "mug"...)
+	out = binary.AppendVarint(out, 2)
+	out = binary.AppendVarint(out, 500)
+	out = binary.AppendVarint(out, day(1).UnixNano())
+	return binary.AppendUvarint(out, 0)
 }
 
 func TestMemoryOfFormat1StillReadsAndARefundFallsBackToTheGivenExpiry(t *testing.T) {
 	acct := points.Replay(points.BooksClosed{Period: "old", Lots: []points.OpenLot{{LotID: "a", Available: 10, ExpiresAt: day(10)}},
-		Memory: memoryV1("h", 150), At: day(1)})
+		Memory: memoryV1("h", 150, "x1"), At: day(1)})
 
 	h, ok := acct.Hold("h")
 	require.True(t, ok, "the format 1 memory was read")
 	assert.Equal(t, points.HoldCaptured, h.Status)
+	assert.Equal(t, int64(150), h.Amount)
+	x, ok := acct.Exchanged("x1")
+	require.True(t, ok, "and what follows the holds too")
+	assert.Equal(t, points.CreditsExchanged{ExchangeID: "x1", GiftID: "mug", Quantity: 2, PointsSpent: 500, At: day(1)}, x)
 	events, err := acct.RefundCapture("h", "ref", "r1", 10, "lot-r", day(400), day(3))
 	require.NoError(t, err)
 	assert.Equal(t, day(400), events[0].(points.Refunded).ExpiresAt)
