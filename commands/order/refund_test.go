@@ -120,3 +120,24 @@ func TestConcurrentRefundsNeverGiveBackMoreThanTheCapture(t *testing.T) {
 	assert.Equal(t, int64(280), f.order("o1").PointsRefunded())
 	assert.Equal(t, int64(1000-300+280), f.account("u1").Balance(f.clock.Now()).Total)
 }
+
+// A refund cut short after its points were given back (a crash before it was recorded as done)
+// is finished by its retry, which gives nothing twice and restores the coupon.
+func TestARefundCutShortIsFinishedByItsRetryWithoutPayingTwice(t *testing.T) {
+	f := confirmed(t)
+	at := f.clock.Now()
+	f.given(order.Stream("o1"), order.RefundRequested{RefundID: "r1", Points: 120, RestoreCoupons: true, At: at})
+	f.given(points.Stream("u1"), points.Refunded{Ref: ordercmd.RefundRef("o1", "r1"), SourceRef: "r1", Amount: 120,
+		LotID: "lot-r1", ExpiresAt: at.Add(24 * time.Hour), At: at})
+
+	res, err := f.h.Refund(f.ctx, refund("r1", 120, true))
+
+	require.NoError(t, err)
+	assert.False(t, res.Created, "the crashed request had committed it")
+	assert.Equal(t, int64(120), res.PointsRefunded)
+	assert.Equal(t, []string{"c1"}, res.CouponsRestored)
+	assert.Equal(t, int64(1000-300+120), f.account("u1").Balance(f.clock.Now()).Total)
+	r, ok := f.order("o1").Refund("r1")
+	require.True(t, ok)
+	assert.True(t, r.Done)
+}
