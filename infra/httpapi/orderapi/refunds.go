@@ -7,6 +7,7 @@ import (
 
 	corder "github.com/loyaltyforge/loyalty/commands/order"
 	"github.com/loyaltyforge/loyalty/domain/order"
+	"github.com/loyaltyforge/loyalty/domain/points"
 	"github.com/loyaltyforge/loyalty/infra/auth"
 	"github.com/loyaltyforge/loyalty/infra/httpapi"
 )
@@ -16,6 +17,8 @@ func registerRefunds(s *httpapi.Server, h handlers) {
 	s.RegisterError(order.ErrOrderNotConfirmed, http.StatusConflict, "order_not_confirmed")
 	s.RegisterError(order.ErrRefundExceedsCapture, http.StatusUnprocessableEntity, httpapi.CodeInvalidRequest)
 	s.RegisterError(order.ErrInvalidRefund, http.StatusUnprocessableEntity, httpapi.CodeInvalidRequest)
+	// Not reachable through a confirmed order (its capture comes first), mapped all the same.
+	s.RegisterError(points.ErrHoldNotCaptured, http.StatusConflict, httpapi.CodeConflict)
 	s.Handle(http.MethodPost, "/v1/orders/:order_id/refunds", h.refund, httpapi.Roles(auth.RoleService))
 }
 
