@@ -55,6 +55,16 @@ func (h *Handlers) Refund(ctx context.Context, c RefundOrder) (RefundResult, err
 	if r.Done {
 		return RefundResult{RefundCompleted: r.Result, OrderID: c.OrderID, Position: pos}, nil
 	}
+	res, err := h.finishRefund(ctx, o, r, c.Meta)
+	res.Created, res.Position = created, later(pos, res.Position)
+	return res, err
+}
+
+// finishRefund gives the points back, restores the coupons and records the refund as done. Each
+// step is idempotent, so it may run again after a crash, beside a retry or from the sweeper.
+func (h *Handlers) finishRefund(ctx context.Context, o *order.Order, r order.Refund, meta es.Metadata) (RefundResult, error) {
+	orderID := o.ID()
+	var pos es.Position
 	// The first request's values stand, not this retry's.
 	done := order.RefundCompleted{RefundID: r.RefundID, PointsRefunded: r.Points}
 	if r.Points > 0 {
@@ -63,8 +73,8 @@ func (h *Handlers) Refund(ctx context.Context, c RefundOrder) (RefundResult, err
 		if fallback <= 0 {
 			fallback = DefaultRefundTTL
 		}
-		p, err := h.onAccount(ctx, o.UserID(), c.Meta, func(a *points.Account, now time.Time) ([]points.Event, error) {
-			return a.RefundCapture(HoldID(c.OrderID), RefundRef(c.OrderID, r.RefundID), r.RefundID, r.Points,
+		p, err := h.onAccount(ctx, o.UserID(), meta, func(a *points.Account, now time.Time) ([]points.Event, error) {
+			return a.RefundCapture(HoldID(orderID), RefundRef(orderID, r.RefundID), r.RefundID, r.Points,
 				lotID, now.Add(fallback), now)
 		})
 		if err != nil {
@@ -73,8 +83,8 @@ func (h *Handlers) Refund(ctx context.Context, c RefundOrder) (RefundResult, err
 		pos = later(pos, p)
 	}
 	if r.RestoreCoupons && len(o.CouponIDs()) > 0 {
-		p, err := h.onWallet(ctx, o.UserID(), c.Meta, func(w *coupon.Wallet, now time.Time) ([]coupon.Event, error) {
-			events, restored, not := w.Restore(c.OrderID, r.RefundID, o.CouponIDs(), now)
+		p, err := h.onWallet(ctx, o.UserID(), meta, func(w *coupon.Wallet, now time.Time) ([]coupon.Event, error) {
+			events, restored, not := w.Restore(orderID, r.RefundID, o.CouponIDs(), now)
 			done.CouponsRestored = restored
 			done.CouponsNotRestored = make([]order.CouponNotRestored, len(not))
 			for i, n := range not {
@@ -87,13 +97,24 @@ func (h *Handlers) Refund(ctx context.Context, c RefundOrder) (RefundResult, err
 		}
 		pos = later(pos, p)
 	}
-	o, p, err := h.decideOrder(ctx, c.OrderID, c.Meta, func(o *order.Order, now time.Time) ([]order.Event, error) {
+	o, p, err := h.decideOrder(ctx, orderID, meta, func(o *order.Order, now time.Time) ([]order.Event, error) {
 		done.At = now
 		return o.CompleteRefund(done)
 	})
 	if err != nil {
 		return RefundResult{}, err
 	}
-	r, _ = o.Refund(c.RefundID) // a concurrent retry may have completed it first: its answer counts
-	return RefundResult{RefundCompleted: r.Result, OrderID: c.OrderID, Created: created, Position: later(pos, p)}, nil
+	r, _ = o.Refund(r.RefundID) // a concurrent retry may have completed it first: its answer counts
+	return RefundResult{RefundCompleted: r.Result, OrderID: orderID, Position: later(pos, p)}, nil
+}
+
+// finishRefunds completes the order's refunds that stopped half way; it reports how many.
+func (h *Handlers) finishRefunds(ctx context.Context, o *order.Order, now time.Time, meta es.Metadata) (int, error) {
+	due := o.RefundsDue(now, h.StuckAfter)
+	for _, r := range due {
+		if _, err := h.finishRefund(ctx, o, r, meta); err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
 }

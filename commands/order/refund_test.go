@@ -141,3 +141,26 @@ func TestARefundCutShortIsFinishedByItsRetryWithoutPayingTwice(t *testing.T) {
 	require.True(t, ok)
 	assert.True(t, r.Done)
 }
+
+// A refund whose request died right after committing it (nothing given back yet, no retry) is
+// finished by the sweeper once it has stopped making progress.
+func TestTheSweeperFinishesARefundItsRequestAbandoned(t *testing.T) {
+	f := confirmed(t)
+	f.given(order.Stream("o1"), order.RefundRequested{RefundID: "r1", Points: 100, RestoreCoupons: true, At: f.clock.Now()})
+
+	early, err := f.h.Sweep(f.ctx, "o1", f.clock.Now())
+	require.NoError(t, err)
+	assert.False(t, early, "a refund still in its request's hands is left alone")
+	f.clock.Advance(f.h.StuckAfter)
+	did, err := f.h.Sweep(f.ctx, "o1", f.clock.Now())
+
+	require.NoError(t, err)
+	assert.True(t, did)
+	r, _ := f.order("o1").Refund("r1")
+	assert.True(t, r.Done)
+	assert.Equal(t, []string{"c1"}, r.Result.CouponsRestored)
+	assert.Equal(t, int64(1000-300+100), f.account("u1").Balance(f.clock.Now()).Total)
+	again, err := f.h.Sweep(f.ctx, "o1", f.clock.Now())
+	require.NoError(t, err)
+	assert.False(t, again, "nothing left to do")
+}

@@ -85,3 +85,16 @@ func (o *Order) CompleteRefund(done RefundCompleted) ([]Event, error) {
 	}
 	return []Event{done}, nil
 }
+
+// RefundsDue lists the refunds requested at least stuckAfter before now and not completed: the
+// request that committed them stopped (a crash, a client that gave up) and the sweeper finishes
+// them, as a retry of the refund id would.
+func (o *Order) RefundsDue(now time.Time, stuckAfter time.Duration) []Refund {
+	var out []Refund
+	for _, id := range o.refundIDs {
+		if r := o.refunds[id]; !r.Done && !now.Before(r.RequestedAt.Add(stuckAfter)) {
+			out = append(out, *r)
+		}
+	}
+	return out
+}

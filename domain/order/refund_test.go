@@ -87,3 +87,17 @@ func must(t *testing.T) func([]order.Event, error) []order.Event {
 		return events
 	}
 }
+
+func TestRefundsDueAreTheUnfinishedOnesPastTheStuckTime(t *testing.T) {
+	o := replay(hConfirmed)
+	o.Apply(must(t)(o.RequestRefund("done", 10, false, at(time.Hour)))...)
+	o.Apply(must(t)(o.CompleteRefund(order.RefundCompleted{RefundID: "done", PointsRefunded: 10, At: at(time.Hour)}))...)
+	o.Apply(must(t)(o.RequestRefund("stuck", 20, false, at(time.Hour)))...)
+	o.Apply(must(t)(o.RequestRefund("fresh", 30, false, at(2*time.Hour)))...)
+
+	due := o.RefundsDue(at(2*time.Hour), 30*time.Second)
+
+	require.Len(t, due, 1)
+	assert.Equal(t, "stuck", due[0].RefundID)
+	assert.Equal(t, int64(20), due[0].Points)
+}

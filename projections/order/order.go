@@ -39,14 +39,17 @@ CREATE TABLE orders_state (
 	since        timestamptz NOT NULL,
 	points_refunded bigint NOT NULL DEFAULT 0
 );
--- Completed refunds, what GET /v1/orders/{id} lists.
+-- Refunds: GET /v1/orders/{id} lists the completed ones; the sweeper finishes the others once
+-- they stop making progress (at is when the refund was requested until it completes).
 CREATE TABLE orders_refunds (
 	order_id  text NOT NULL,
 	refund_id text NOT NULL,
 	points    bigint NOT NULL,
 	at        timestamptz NOT NULL,
+	completed boolean NOT NULL DEFAULT false,
 	PRIMARY KEY (order_id, refund_id)
 );
+CREATE INDEX orders_refunds_unfinished ON orders_refunds (at) WHERE NOT completed;
 -- The sweeper's two questions: which reservations have expired, which orders stopped mid-way.
 CREATE INDEX orders_state_expiry ON orders_state (expires_at) WHERE status = 'reserved';
 CREATE TABLE orders_holds (
@@ -133,9 +136,12 @@ func queue(b projections.Batch, id string, e es.Event) {
 	case order.Cancelled:
 		b.Queue(set+`status = CASE WHEN status = 'failed' THEN status ELSE 'cancelled' END, released = true,
 			since = $2 WHERE order_id = $1`, id, e.At)
+	case order.RefundRequested:
+		b.Queue(`INSERT INTO orders_refunds (order_id, refund_id, points, at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, id, e.RefundID, e.Points, e.At)
 	case order.RefundCompleted:
-		b.Queue(`WITH r AS (INSERT INTO orders_refunds (order_id, refund_id, points, at) VALUES ($1, $2, $3, $4)
-				ON CONFLICT DO NOTHING RETURNING points)
+		b.Queue(`WITH r AS (UPDATE orders_refunds SET points = $3, at = $4, completed = true
+				WHERE order_id = $1 AND refund_id = $2 AND NOT completed RETURNING points)
 			UPDATE orders_state SET points_refunded = points_refunded + r.points FROM r WHERE order_id = $1`,
 			id, e.RefundID, e.PointsRefunded, e.At)
 	case order.CancelledBeforeReserve:

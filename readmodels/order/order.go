@@ -67,7 +67,7 @@ func Get(ctx context.Context, db readmodels.DB, orderID string) (Order, error) {
 // Due lists orders the sweeper should look at, at most limit per reason: reservations past
 // expiry, orders mid-way (or holding something on record after they ended) with no progress
 // since stuckSince, and ended orders that a wallet or points account still holds something for
-// although the order never recorded it.
+// although the order never recorded it, and refunds requested but not completed since stuckSince.
 // The order's own stream has the last word (order.Pending); this is only the index.
 func Due(ctx context.Context, db readmodels.DB, now, stuckSince time.Time, limit int) ([]string, error) {
 	rows, err := db.Query(ctx, `
@@ -81,7 +81,9 @@ func Due(ctx context.Context, db readmodels.DB, now, stuckSince time.Time, limit
 		UNION
 		(SELECT DISTINCT h.order_id FROM orders_holds h JOIN orders_state o ON o.order_id = h.order_id
 		 WHERE o.status IN ('cancelled', 'failed') AND h.since <= $2 AND o.since <= $2
-		 LIMIT $3)`, now, stuckSince, limit)
+		 LIMIT $3)
+		UNION
+		(SELECT order_id FROM orders_refunds WHERE NOT completed AND at <= $2 ORDER BY at LIMIT $3)`, now, stuckSince, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +100,7 @@ func Due(ctx context.Context, db readmodels.DB, now, stuckSince time.Time, limit
 }
 
 func refunds(ctx context.Context, db readmodels.DB, orderID string) ([]Refund, error) {
-	rows, err := db.Query(ctx, `SELECT refund_id, points, at FROM orders_refunds WHERE order_id = $1
+	rows, err := db.Query(ctx, `SELECT refund_id, points, at FROM orders_refunds WHERE order_id = $1 AND completed
 		ORDER BY at, refund_id`, orderID)
 	if err != nil {
 		return nil, err

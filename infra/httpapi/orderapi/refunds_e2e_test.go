@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/domain/order"
 	"github.com/loyaltyforge/loyalty/infra/app/apptest"
 )
 
@@ -187,4 +189,28 @@ func position(t *testing.T, r apptest.Response) int64 {
 	p, err := strconv.ParseInt(r.Header.Get("Loyalty-Position"), 10, 64)
 	require.NoError(t, err)
 	return p
+}
+
+// A refund committed by a request that then died is finished by the platform's own sweeper: the
+// order lists it, the points are back, and a late retry of the refund id gets its result.
+func TestTheSchedulerFinishesAnAbandonedRefund(t *testing.T) {
+	clk := es.NewManualClock(time.Now().UTC())
+	ta := apptest.Start(t, apptest.Options{Clock: clk})
+	e := &env{TestApp: ta, t: t, service: ta.Token("shop", "service")}
+	e.member("u1", "c1")
+	e.confirmed("o1", "u1", "c1")
+	e.given(order.Stream("o1"), order.RefundRequested{RefundID: "r1", Points: 100, RestoreCoupons: true, At: clk.Now()})
+
+	clk.Advance(time.Minute)
+
+	require.True(t, e.Eventually(15*time.Second, func() bool {
+		r := e.Do("GET", "/v1/orders/o1", e.service, nil)
+		return r.Status == http.StatusOK && len(r.Map(t)["refunds"].([]any)) == 1
+	}), "the sweeper finished the refund")
+	retry := e.post("/v1/orders/o1/refunds", refundBody("r1", 100, true))
+	require.Equal(t, http.StatusOK, retry.Status, string(retry.Body))
+	assert.Equal(t, map[string]any{"refund_id": "r1", "order_id": "o1", "points_refunded": float64(100),
+		"coupons_restored": []any{"c1"}, "coupons_not_restored": []any{}}, retry.Map(t))
+	b := e.Do("GET", "/v1/users/u1/points?min_position="+retry.Header.Get("Loyalty-Position"), e.service, nil).Map(t)
+	assert.Equal(t, float64(1000-300+100), b["total"])
 }
