@@ -200,13 +200,20 @@ func TestTheSchedulerFinishesAnAbandonedRefund(t *testing.T) {
 	e.member("u1", "c1")
 	e.confirmed("o1", "u1", "c1")
 	e.given(order.Stream("o1"), order.RefundRequested{RefundID: "r1", Points: 100, RestoreCoupons: true, At: clk.Now()})
+	// any later write gives a position past the given event
+	later := e.Do("POST", "/v1/users/u9/points/earnings", e.service, map[string]any{"amount": 1, "reason": "purchase", "source_ref": "x"})
+	require.Equal(t, http.StatusCreated, later.Status, string(later.Body))
+	before := e.order("o1", later)
+	assert.Equal(t, []any{}, before["refunds"], "a refund not finished is not listed")
+	assert.Equal(t, float64(0), before["points_refunded"])
 
 	clk.Advance(time.Minute)
 
 	require.True(t, e.Eventually(15*time.Second, func() bool {
 		r := e.Do("GET", "/v1/orders/o1", e.service, nil)
-		return r.Status == http.StatusOK && len(r.Map(t)["refunds"].([]any)) == 1
+		return r.Status == http.StatusOK && r.Map(t)["points_refunded"] == float64(100)
 	}), "the sweeper finished the refund")
+	assert.Len(t, e.Do("GET", "/v1/orders/o1", e.service, nil).Map(t)["refunds"], 1)
 	retry := e.post("/v1/orders/o1/refunds", refundBody("r1", 100, true))
 	require.Equal(t, http.StatusOK, retry.Status, string(retry.Body))
 	assert.Equal(t, map[string]any{"refund_id": "r1", "order_id": "o1", "points_refunded": float64(100),
