@@ -66,11 +66,15 @@ type Released struct {
 // Restored gives a used coupon back to the member as unused: its order was refunded
 // (RefundID) while the coupon's use window was still open. The coupon history shows it as
 // "restored".
+// BatchID and ValidUntil repeat the coupon's, so readers that dropped a used coupon (expiry
+// reminders) can take it back without its history.
 type Restored struct {
-	CouponID string    `json:"coupon_id"`
-	OrderID  string    `json:"order_id"`
-	RefundID string    `json:"refund_id"`
-	At       time.Time `json:"at"`
+	CouponID   string    `json:"coupon_id"`
+	OrderID    string    `json:"order_id"`
+	RefundID   string    `json:"refund_id"`
+	BatchID    string    `json:"batch_id"`
+	ValidUntil time.Time `json:"valid_until"`
+	At         time.Time `json:"at"`
 }
 
 // Expired closes an unused coupon past its valid_until.

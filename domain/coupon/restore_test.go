@@ -24,7 +24,8 @@ func TestRestoreGivesBackTheOrdersCouponsWhoseWindowIsOpen(t *testing.T) {
 
 	events, restored, not := w.Restore("o1", "r1", []string{"c-open", "c-late", "c-other"}, day(5))
 
-	assert.Equal(t, []coupon.Event{coupon.Restored{CouponID: "c-open", OrderID: "o1", RefundID: "r1", At: day(5)}}, events)
+	assert.Equal(t, []coupon.Event{coupon.Restored{CouponID: "c-open", OrderID: "o1", RefundID: "r1",
+		BatchID: "b1", ValidUntil: day(10), At: day(5)}}, events)
 	assert.Equal(t, []string{"c-open"}, restored)
 	assert.Equal(t, []coupon.NotRestored{{CouponID: "c-late", Reason: "expired"}}, not)
 	w.Apply(events[0])

@@ -214,7 +214,8 @@ func (w *Wallet) Restore(orderID, refundID string, couponIDs []string, now time.
 			restored = append(restored, id)
 		case c.Status != StatusUsed || c.OrderID != orderID:
 		case now.Before(c.ValidUntil):
-			events = append(events, Restored{CouponID: id, OrderID: orderID, RefundID: refundID, At: now})
+			events = append(events, Restored{CouponID: id, OrderID: orderID, RefundID: refundID,
+				BatchID: c.BatchID, ValidUntil: c.ValidUntil, At: now})
 			restored = append(restored, id)
 		default:
 			not = append(not, NotRestored{CouponID: id, Reason: NotRestoredExpired})

@@ -177,6 +177,8 @@ func (f *fold) want(user string, e es.Event) {
 		due(e.CouponID)
 	case coupon.Expired:
 		due(e.CouponID)
+	case coupon.Restored:
+		due(e.CouponID)
 	case points.Earned:
 		lot(e.LotID)
 	case points.Refunded:
@@ -388,6 +390,12 @@ func (f *fold) apply(user string, e es.Event) {
 	case coupon.Expired:
 		if c, k := f.coupon(user, e.CouponID); c.exists {
 			*c = dueRow{}
+			f.dirtyCoupons[k] = true
+		}
+	case coupon.Restored:
+		// A refund gave the used coupon back: due again, as when it was received.
+		if c, k := f.coupon(user, e.CouponID); !c.exists {
+			*c = dueRow{batch: e.BatchID, validUntil: e.ValidUntil, exists: true}
 			f.dirtyCoupons[k] = true
 		}
 	case points.Earned:
