@@ -49,7 +49,7 @@ func TestContractAgainstStandIn(t *testing.T) {
 const standInPerWriter = 500
 
 // standInLimits widens the client's per-call deadline and ping timeout (10 s each by default):
-// under -race on a shared, overloaded machine the subscriber-under-load subtest's 60,000 calls
+// under -race on a shared, overloaded machine the subscriber-under-load subtest's calls
 // have queued longer than that for CPU, not for the stand-in. Real-server runs keep the defaults.
 const standInLimits = "&defaultDeadline=120000&keepAliveTimeout=60000"
 
