@@ -367,8 +367,16 @@ func (s *Server) subscribe(o *streams.ReadReq_Options_AllOptions, f *filter, str
 			next++ // a subscription starts after its position
 		}
 	}
+	var after uint64
+	if next > 0 {
+		after = recs[next-1].pos
+	}
+	if p, ok := o.GetAllOption().(*streams.ReadReq_Options_AllOptions_Position); ok {
+		after = p.Position.GetCommitPosition()
+	}
 	s.mu.Lock()
 	s.subCalls++
+	s.starts = append(s.starts, after)
 	s.mu.Unlock()
 	if err := call.Send(&streams.ReadResp{Content: &streams.ReadResp_Confirmation{
 		Confirmation: &streams.ReadResp_SubscriptionConfirmation{SubscriptionId: uuid.NewString()}}}); err != nil {

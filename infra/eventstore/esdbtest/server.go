@@ -71,6 +71,7 @@ type Server struct {
 	grpc     *grpc.Server
 	served   chan struct{}
 	subCalls int
+	starts   []uint64
 }
 
 // New starts a stand-in on a free loopback port.
@@ -115,6 +116,20 @@ func (s *Server) SubscribeCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.subCalls
+}
+
+// Len is the number of events in the log, the server's own among them.
+func (s *Server) Len() int {
+	recs, _ := s.log.snapshot()
+	return len(recs)
+}
+
+// SubscriptionStarts lists, per accepted subscription to $all in order, the commit position
+// it started after: 0 for the start of the log, the end of the log for one from the end.
+func (s *Server) SubscriptionStarts() []uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]uint64(nil), s.starts...)
 }
 
 // Stop closes every connection (calls in flight, subscriptions among them, fail as they do
