@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loyaltyforge/loyalty/infra/app/apptest"
+	"github.com/loyaltyforge/loyalty/infra/bus"
 	"github.com/loyaltyforge/loyalty/infra/config"
+	"github.com/loyaltyforge/loyalty/infra/courier"
 	"github.com/loyaltyforge/loyalty/infra/eventstore/esdbtest"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 )
@@ -201,4 +203,56 @@ func TestSubscriptionsResumeFromSavedPositionsAfterARestart(t *testing.T) {
 		}
 	}
 	assert.Zero(t, fromStart, "after the restart no subscription starts from the beginning of the log: %v", starts)
+}
+
+// Two processes on one log race for the same coupons: only the server's expected-revision
+// check stands between them (in one process the claims queue in memory and never conflict).
+func TestAFlashClaimAcrossTwoProcesses(t *testing.T) {
+	log := newESDBLog(t)
+	db := pgtest.NewDatabase(t)
+	// Several processes share one bus and one courier, as they must.
+	nats, err := bus.StartEmbedded(bus.EmbeddedOptions{DataDir: t.TempDir(), Listen: true})
+	require.NoError(t, err)
+	t.Cleanup(nats.Shutdown)
+	courierURL, stopCourier, err := courier.NewSimulator(courier.SimOptions{Step: 50 * time.Millisecond, Seed: 1}).Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(stopCourier)
+	shared := func(c *config.Config) {
+		log.configure(db)(c)
+		c.NATSURL, c.CourierURL = nats.ClientURL(), courierURL
+	}
+	a := apptest.Start(t, apptest.Options{Configure: shared})
+	b := apptest.Start(t, apptest.Options{Configure: shared})
+	now := time.Now().UTC()
+	r := a.Do("POST", "/v1/coupon-batches", a.Token("ops", "admin"), map[string]any{
+		"batch_id": "flash2", "name": "Flash", "kind": "threshold", "threshold": 10000, "amount": 1500,
+		"scope": map[string]any{"type": "merchant", "ids": []string{"m1"}}, "exclusive": false,
+		"per_user_limit": 1, "total": 10, "audience": "all",
+		"claim_starts_at": now.Add(-time.Hour).Format(time.RFC3339), "claim_ends_at": now.Add(time.Hour).Format(time.RFC3339),
+		"valid_days_after_claim": 7,
+	})
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	var (
+		mu      sync.Mutex
+		answers = map[int]int{}
+		wg      sync.WaitGroup
+	)
+	start := make(chan struct{})
+	for i := 0; i < 40; i++ {
+		ta := a
+		if i%2 == 1 {
+			ta = b
+		}
+		wg.Go(func() {
+			user := fmt.Sprintf("fan-%d", i)
+			<-start
+			r := ta.Do("POST", "/v1/coupon-batches/flash2/claims", ta.Token(user, "member"), map[string]any{"user_id": user})
+			mu.Lock()
+			answers[r.Status]++
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	assert.Equal(t, map[int]int{http.StatusCreated: 10, http.StatusConflict: 30}, answers)
 }
