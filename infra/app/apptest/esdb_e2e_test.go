@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -50,6 +51,9 @@ func (l esdbLog) configure(db string) func(*config.Config) {
 	}
 }
 
+// run makes names unique to one test run: a real server keeps its log between runs.
+func run(name string) string { return name + "-" + uuid.NewString()[:8] }
+
 func earnESDB(t *testing.T, ta *apptest.TestApp, user string, amount int, ref string) apptest.Response {
 	t.Helper()
 	r := ta.Do("POST", "/v1/users/"+user+"/points/earnings", ta.Token("shop", "service"),
@@ -77,27 +81,28 @@ func TestFlowsWithTheLogInEventStoreDB(t *testing.T) {
 	log := newESDBLog(t)
 	ta := apptest.Start(t, apptest.Options{Configure: log.configure("")})
 	admin := ta.Token("ops", "admin")
+	ada, mug, flash := run("ada"), run("mug"), run("flash")
 
 	// Points: every write answers with an ESDB position (a commit position, a byte offset), and
 	// a read with ?min_position of it sees the write.
-	r1 := earnESDB(t, ta, "ada", 500, "order-1")
+	r1 := earnESDB(t, ta, ada, 500, "order-1")
 	p1, err := strconv.ParseInt(r1.Header.Get("Loyalty-Position"), 10, 64)
 	require.NoError(t, err)
-	r2 := earnESDB(t, ta, "ada", 700, "order-2")
+	r2 := earnESDB(t, ta, ada, 700, "order-2")
 	p2, err := strconv.ParseInt(r2.Header.Get("Loyalty-Position"), 10, 64)
 	require.NoError(t, err)
 	assert.Greater(t, p2, p1+1, "positions are byte offsets in the server's log")
-	assert.Equal(t, int64(1200), balanceAt(t, ta, "ada", strconv.FormatInt(p2, 10)))
-	again := ta.Do("POST", "/v1/users/ada/points/earnings", ta.Token("shop", "service"),
+	assert.Equal(t, int64(1200), balanceAt(t, ta, ada, strconv.FormatInt(p2, 10)))
+	again := ta.Do("POST", "/v1/users/"+ada+"/points/earnings", ta.Token("shop", "service"),
 		map[string]any{"amount": 999, "reason": "purchase", "source_ref": "order-2"})
 	assert.Equal(t, http.StatusOK, again.Status, "a repeated source_ref is answered, not credited twice")
-	r := ta.Do("GET", "/v1/users/ada/points?min_position=abc", ta.Token("ada", "member"), nil)
+	r := ta.Do("GET", "/v1/users/"+ada+"/points?min_position=abc", ta.Token(ada, "member"), nil)
 	assert.Equal(t, http.StatusBadRequest, r.Status)
 
 	// A gift exchange spends points and runs its saga to delivered.
-	r = ta.Do("POST", "/v1/gifts", admin, map[string]any{"gift_id": "mug", "name": "Mug", "points_price": 150, "stock": 5})
+	r = ta.Do("POST", "/v1/gifts", admin, map[string]any{"gift_id": mug, "name": "Mug", "points_price": 150, "stock": 5})
 	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
-	r = ta.Do("POST", "/v1/users/ada/exchanges", ta.Token("ada", "member"), map[string]any{"gift_id": "mug", "quantity": 2,
+	r = ta.Do("POST", "/v1/users/"+ada+"/exchanges", ta.Token(ada, "member"), map[string]any{"gift_id": mug, "quantity": 2,
 		"address": map[string]string{"name": "Ada", "phone": "+33 1 23", "line1": "1 rue X", "city": "Paris", "postal_code": "75001", "country": "FR"}},
 		"Idempotency-Key", "x-1")
 	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
@@ -105,7 +110,7 @@ func TestFlowsWithTheLogInEventStoreDB(t *testing.T) {
 		ExchangeID string `json:"exchange_id"`
 	}
 	r.JSON(t, &acc)
-	assert.Equal(t, int64(1200-300), balanceAt(t, ta, "ada", r.Header.Get("Loyalty-Position")))
+	assert.Equal(t, int64(1200-300), balanceAt(t, ta, ada, r.Header.Get("Loyalty-Position")))
 	var status string
 	ok := ta.Eventually(60*time.Second, func() bool {
 		x := ta.Do("GET", "/v1/exchanges/"+acc.ExchangeID, admin, nil)
@@ -120,7 +125,7 @@ func TestFlowsWithTheLogInEventStoreDB(t *testing.T) {
 	// A flash claim: 20 members race for 8 coupons; exactly 8 win, the rest are sold out.
 	now := time.Now().UTC()
 	r = ta.Do("POST", "/v1/coupon-batches", admin, map[string]any{
-		"batch_id": "flash", "name": "Flash", "kind": "threshold", "threshold": 10000, "amount": 1500,
+		"batch_id": flash, "name": "Flash", "kind": "threshold", "threshold": 10000, "amount": 1500,
 		"scope": map[string]any{"type": "merchant", "ids": []string{"m1"}}, "exclusive": false,
 		"per_user_limit": 1, "total": 8, "audience": "all",
 		"claim_starts_at": now.Add(-time.Hour).Format(time.RFC3339), "claim_ends_at": now.Add(time.Hour).Format(time.RFC3339),
@@ -134,8 +139,8 @@ func TestFlowsWithTheLogInEventStoreDB(t *testing.T) {
 	)
 	for i := 0; i < 20; i++ {
 		wg.Go(func() {
-			user := fmt.Sprintf("fan-%d", i)
-			r := ta.Do("POST", "/v1/coupon-batches/flash/claims", ta.Token(user, "member"), map[string]any{"user_id": user})
+			user := fmt.Sprintf("%s-fan-%d", flash, i)
+			r := ta.Do("POST", "/v1/coupon-batches/"+flash+"/claims", ta.Token(user, "member"), map[string]any{"user_id": user})
 			mu.Lock()
 			answers[r.Status]++
 			mu.Unlock()
@@ -164,7 +169,7 @@ func TestFlowsWithTheLogInEventStoreDB(t *testing.T) {
 		return false
 	})
 	require.True(t, ok, "the rebuild finishes")
-	assert.Equal(t, int64(900), balanceAt(t, ta, "ada", ""))
+	assert.Equal(t, int64(900), balanceAt(t, ta, ada, ""))
 	if log.standIn != nil {
 		assert.Greater(t, log.standIn.Len(), 40, "the log is in the stand-in")
 		assert.Positive(t, log.standIn.SubscribeCalls())
@@ -177,12 +182,13 @@ func TestSubscriptionsResumeFromSavedPositionsAfterARestart(t *testing.T) {
 	log := newESDBLog(t)
 	db := pgtest.NewDatabase(t)
 	var last string
+	bob := run("bob")
 	t.Run("first process", func(t *testing.T) {
 		ta := apptest.Start(t, apptest.Options{Configure: log.configure(db)})
 		for i := 0; i < 5; i++ {
-			last = earnESDB(t, ta, "bob", 100, fmt.Sprintf("order-%d", i)).Header.Get("Loyalty-Position")
+			last = earnESDB(t, ta, bob, 100, fmt.Sprintf("order-%d", i)).Header.Get("Loyalty-Position")
 		}
-		assert.Equal(t, int64(500), balanceAt(t, ta, "bob", last))
+		assert.Equal(t, int64(500), balanceAt(t, ta, bob, last))
 	})
 	if log.standIn == nil {
 		t.Skip("the subscription starts are only visible on the stand-in")
@@ -190,9 +196,9 @@ func TestSubscriptionsResumeFromSavedPositionsAfterARestart(t *testing.T) {
 	before := log.standIn.SubscribeCalls()
 	t.Run("second process", func(t *testing.T) {
 		ta := apptest.Start(t, apptest.Options{Configure: log.configure(db)})
-		assert.Equal(t, int64(500), balanceAt(t, ta, "bob", last), "nothing applied twice")
-		r := earnESDB(t, ta, "bob", 50, "order-after")
-		assert.Equal(t, int64(550), balanceAt(t, ta, "bob", r.Header.Get("Loyalty-Position")))
+		assert.Equal(t, int64(500), balanceAt(t, ta, bob, last), "nothing applied twice")
+		r := earnESDB(t, ta, bob, 50, "order-after")
+		assert.Equal(t, int64(550), balanceAt(t, ta, bob, r.Header.Get("Loyalty-Position")))
 	})
 	starts := log.standIn.SubscriptionStarts()[before:]
 	require.NotEmpty(t, starts)
@@ -224,8 +230,9 @@ func TestAFlashClaimAcrossTwoProcesses(t *testing.T) {
 	a := apptest.Start(t, apptest.Options{Configure: shared})
 	b := apptest.Start(t, apptest.Options{Configure: shared})
 	now := time.Now().UTC()
+	flash := run("flash")
 	r := a.Do("POST", "/v1/coupon-batches", a.Token("ops", "admin"), map[string]any{
-		"batch_id": "flash2", "name": "Flash", "kind": "threshold", "threshold": 10000, "amount": 1500,
+		"batch_id": flash, "name": "Flash", "kind": "threshold", "threshold": 10000, "amount": 1500,
 		"scope": map[string]any{"type": "merchant", "ids": []string{"m1"}}, "exclusive": false,
 		"per_user_limit": 1, "total": 10, "audience": "all",
 		"claim_starts_at": now.Add(-time.Hour).Format(time.RFC3339), "claim_ends_at": now.Add(time.Hour).Format(time.RFC3339),
@@ -244,9 +251,9 @@ func TestAFlashClaimAcrossTwoProcesses(t *testing.T) {
 			ta = b
 		}
 		wg.Go(func() {
-			user := fmt.Sprintf("fan-%d", i)
+			user := fmt.Sprintf("%s-fan-%d", flash, i)
 			<-start
-			r := ta.Do("POST", "/v1/coupon-batches/flash2/claims", ta.Token(user, "member"), map[string]any{"user_id": user})
+			r := ta.Do("POST", "/v1/coupon-batches/"+flash+"/claims", ta.Token(user, "member"), map[string]any{"user_id": user})
 			mu.Lock()
 			answers[r.Status]++
 			mu.Unlock()
