@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/auth"
 	"github.com/loyaltyforge/loyalty/infra/config"
 	"github.com/loyaltyforge/loyalty/infra/courier"
+	"github.com/loyaltyforge/loyalty/infra/eventstore/esdbtest"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 )
 
@@ -60,6 +62,9 @@ func Start(t testing.TB, opts Options) *TestApp {
 		ExchangeRatePerUser: 0,
 		ClaimRatePerBatch:   0,
 	}
+	if url := esdbForTests(t); url != "" {
+		cfg.EventStore, cfg.ESDBURL = "esdb", url
+	}
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
@@ -93,6 +98,22 @@ func Start(t testing.TB, opts Options) *TestApp {
 		a.Close()
 	})
 	return ta
+}
+
+// esdbForTests puts the log of every platform under test in EventStoreDB when asked:
+// LOYALTY_ESDB_URL names a real server; LOYALTY_TEST_ESDB_STANDIN=1 starts esdbtest, the
+// stand-in (not EventStoreDB), for each platform. Neither: the PostgreSQL log.
+func esdbForTests(t testing.TB) string {
+	if url := os.Getenv("LOYALTY_ESDB_URL"); url != "" {
+		return url
+	}
+	if os.Getenv("LOYALTY_TEST_ESDB_STANDIN") == "" {
+		return ""
+	}
+	srv := esdbtest.Start(t, esdbtest.Options{SystemEventEvery: 5})
+	// Wider than the client's 10 s per call and per ping: a shared machine under -race has
+	// queued calls longer than that for CPU.
+	return srv.URL() + "&defaultDeadline=120000&keepAliveTimeout=60000"
 }
 
 func (ta *TestApp) waitReady() {
