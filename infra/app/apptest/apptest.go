@@ -62,11 +62,13 @@ func Start(t testing.TB, opts Options) *TestApp {
 		ExchangeRatePerUser: 0,
 		ClaimRatePerBatch:   0,
 	}
-	if url := esdbForTests(t); url != "" {
-		cfg.EventStore, cfg.ESDBURL = "esdb", url
-	}
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
+	}
+	if cfg.EventStore == "postgres" {
+		if url := esdbForTests(t, cfg.DatabaseURL); url != "" {
+			cfg.EventStore, cfg.ESDBURL = "esdb", url
+		}
 	}
 	sim := opts.CourierSim
 	if sim == nil {
@@ -101,20 +103,36 @@ func Start(t testing.TB, opts Options) *TestApp {
 }
 
 // esdbForTests puts the log of every platform under test in EventStoreDB when asked:
-// LOYALTY_ESDB_URL names a real server; LOYALTY_TEST_ESDB_STANDIN=1 starts esdbtest, the
-// stand-in (not EventStoreDB), for each platform. Neither: the PostgreSQL log.
-func esdbForTests(t testing.TB) string {
+// LOYALTY_ESDB_URL names a real server; LOYALTY_TEST_ESDB_STANDIN=1 runs esdbtest, the stand-in
+// (not EventStoreDB), one per database, so that platforms a test starts one after another on
+// the same database share their log as they would share a server. Neither: the PostgreSQL log.
+func esdbForTests(t testing.TB, database string) string {
 	if url := os.Getenv("LOYALTY_ESDB_URL"); url != "" {
 		return url
 	}
 	if os.Getenv("LOYALTY_TEST_ESDB_STANDIN") == "" {
 		return ""
 	}
-	srv := esdbtest.Start(t, esdbtest.Options{SystemEventEvery: 5})
+	standInsMu.Lock()
+	defer standInsMu.Unlock()
+	srv := standIns[database]
+	if srv == nil {
+		var err error
+		// Kept until the test binary exits: a later platform on the same database needs it.
+		if srv, err = esdbtest.New(esdbtest.Options{SystemEventEvery: 5}); err != nil {
+			t.Fatalf("apptest: %v", err)
+		}
+		standIns[database] = srv
+	}
 	// Wider than the client's 10 s per call and per ping: a shared machine under -race has
 	// queued calls longer than that for CPU.
 	return srv.URL() + "&defaultDeadline=120000&keepAliveTimeout=60000"
 }
+
+var (
+	standInsMu sync.Mutex
+	standIns   = map[string]*esdbtest.Server{}
+)
 
 func (ta *TestApp) waitReady() {
 	deadline := time.Now().Add(30 * time.Second)
