@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,25 @@ func TestEventsCopyToEventStoreDB(t *testing.T) {
 	got, err = dst.ReadAll(ctx, es.Start, 100000)
 	require.NoError(t, err)
 	assert.Equal(t, len(src), len(got))
+
+	// On the copy, as loyaltyd would run after the cut-over: a projection rebuilt from
+	// EventStoreDB's log, the audit and the export see the same history.
+	t.Setenv("LOYALTY_EVENTSTORE", "esdb")
+	t.Setenv("LOYALTY_ESDB_URL", to)
+	out, err = run(t, "projections", "rebuild", "points_accounts")
+	require.NoError(t, err, out)
+	out, err = run(t, "audit")
+	require.NoError(t, err, out)
+	out, err = run(t, "events", "export", "--format", "jsonl")
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Equal(t, len(src), len(lines))
+	for i, l := range lines {
+		var r history.Record
+		require.NoError(t, json.Unmarshal([]byte(l), &r))
+		require.Equal(t, src[i].ID, r.EventID, "export order on EventStoreDB")
+	}
+	t.Setenv("LOYALTY_EVENTSTORE", "postgres")
 
 	// A state file for another destination is refused.
 	_, err = run(t, "events", "copy", "--to", "esdb://127.0.0.1:1?tls=false", "--state", state)
