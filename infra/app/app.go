@@ -157,7 +157,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			}},
 		},
 	})
-	for _, wire := range []func() error{a.wireOperations, a.wirePoints, a.wireCoupons, a.wireGifts, a.wireOrders, a.wireInbox} {
+	for _, wire := range []func() error{a.wireOperations, a.wirePoints, a.wireCoupons, a.wireGifts, a.wireOrders, a.wireInbox, a.wireWebhooks} {
 		if err := wire(); err != nil {
 			return nil, err
 		}

@@ -64,6 +64,16 @@ func TestDocumentCoversTheContract(t *testing.T) {
 		"GET /v1/admin/sagas",
 		"POST /v1/admin/sagas/{saga_id}/retry",
 		"POST /v1/admin/sagas/{saga_id}/abandon",
+		"POST /v1/webhooks",
+		"GET /v1/webhooks",
+		"GET /v1/webhooks/{webhook_id}",
+		"DELETE /v1/webhooks/{webhook_id}",
+		"POST /v1/webhooks/{webhook_id}/pause",
+		"POST /v1/webhooks/{webhook_id}/resume",
+		"POST /v1/webhooks/{webhook_id}/rotate-secret",
+		"POST /v1/webhooks/{webhook_id}/test",
+		"GET /v1/webhooks/{webhook_id}/deliveries",
+		"GET /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/attempts",
 	}
 	ops, err := httpapi.DocumentedOperations()
 	require.NoError(t, err)
