@@ -1,0 +1,126 @@
+package webhookapi_test
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loyaltyforge/loyalty/domain/webhook"
+	"github.com/loyaltyforge/loyalty/internal/webhooktest"
+)
+
+// TestEveryEventArrivesSignedAndInOrderPerMemberThroughAFlakyReceiver: members earn points
+// concurrently while the receiver answers 500, answers too late (a timeout), answers slowly,
+// and is down for a while. Every event must be acknowledged at least once, no delivery of a
+// member may arrive before every earlier one of that member was acknowledged, every request
+// is signed with the endpoint's secret, and an event keeps one delivery id however often it
+// is sent.
+func TestEveryEventArrivesSignedAndInOrderPerMemberThroughAFlakyReceiver(t *testing.T) {
+	e := start(t, fast(time.Minute))
+	rcv := webhooktest.Start(t, func(n int, _ *http.Request) (int, time.Duration) {
+		switch {
+		case n%7 == 0:
+			return http.StatusOK, 700 * time.Millisecond // past the 400 ms timeout: a failed attempt
+		case n%5 == 0:
+			return http.StatusOK, 150 * time.Millisecond // slow but in time
+		case n%3 == 0:
+			return http.StatusInternalServerError, 0
+		case n%11 == 0:
+			return http.StatusFound, 0 // a redirect is not followed: a failed attempt
+		}
+		return http.StatusOK, 0
+	})
+	ep := e.register(rcv.URL(), "*")
+	rcv.SetSecret(ep.Secret)
+
+	const members, each = 6, 8
+	var wg sync.WaitGroup
+	for m := range members {
+		wg.Go(func() {
+			for i := range each {
+				e.earn(fmt.Sprintf("m%d", m), fmt.Sprintf("m%d-%02d", m, i), 10+i)
+				if m == 0 && i == 3 {
+					rcv.Down() // down for a while, mid-stream
+					time.Sleep(600 * time.Millisecond)
+					rcv.Up()
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	require.True(t, e.Eventually(60*time.Second, func() bool {
+		return len(acked(rcv.Requests())) == members*each
+	}), "acknowledged %d of %d events", len(acked(rcv.Requests())), members*each)
+
+	reqs := rcv.Requests()
+	doc := loadDoc(t)
+	deliveryOf := map[string]string{}
+	failedAttempts := 0
+	for _, r := range reqs {
+		require.True(t, r.SignatureOK, "request %d (%s) has no valid signature", r.N, r.DeliveryID)
+		assert.Equal(t, r.DeliveryID, r.Envelope.DeliveryID, "header and body name the same delivery")
+		assert.Equal(t, r.EventID, r.Envelope.EventID)
+		assert.Equal(t, webhook.PointsEarned, r.EventType)
+		assert.Equal(t, webhook.DeliveryID(ep.WebhookID, r.EventID), r.DeliveryID)
+		if prev, ok := deliveryOf[r.EventID]; ok {
+			assert.Equal(t, prev, r.DeliveryID, "event %s sent with two delivery ids", r.EventID)
+		}
+		deliveryOf[r.EventID] = r.DeliveryID
+		if !r.Acked() {
+			failedAttempts++
+		}
+		checkPayloadSchema(t, doc, r)
+	}
+	assert.Greater(t, failedAttempts, 0, "the receiver's failures were never exercised")
+
+	// Order per member: when the i-th earning of a member arrives, every earlier earning of that
+	// member has already been acknowledged.
+	ackedAt := map[string]time.Time{}
+	for _, r := range reqs {
+		if r.Acked() {
+			ref := r.Data["source_ref"].(string)
+			if _, seen := ackedAt[ref]; !seen {
+				ackedAt[ref] = r.AnsweredAt
+			}
+		}
+	}
+	for _, r := range reqs {
+		ref := r.Data["source_ref"].(string)
+		var m, i int
+		_, err := fmt.Sscanf(ref, "m%d-%02d", &m, &i)
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprintf("m%d", m), r.Envelope.UserID)
+		for j := 0; j < i; j++ {
+			before, ok := ackedAt[fmt.Sprintf("m%d-%02d", m, j)]
+			if assert.True(t, ok, "%s arrived but %d of m%d was never acknowledged", ref, j, m) {
+				assert.False(t, r.ReceivedAt.Before(before), "%s arrived before m%d-%02d was acknowledged", ref, m, j)
+			}
+		}
+	}
+
+	// The delivery log agrees, page by page.
+	log := e.deliveries(ep.WebhookID, "", 7)
+	require.Len(t, log, members*each)
+	ids := map[string]bool{}
+	retried := 0
+	for _, d := range log {
+		assert.False(t, ids[d.DeliveryID], "delivery %s listed twice", d.DeliveryID)
+		ids[d.DeliveryID] = true
+		assert.Equal(t, webhook.DeliveryDelivered, d.Status)
+		assert.Equal(t, deliveryOf[d.EventID], d.DeliveryID)
+		require.NotNil(t, d.LastStatusCode)
+		assert.Equal(t, http.StatusOK, *d.LastStatusCode)
+		if d.Attempts > 1 {
+			retried++
+		}
+	}
+	assert.Greater(t, retried, 0, "no delivery needed a retry")
+	assert.Empty(t, e.deliveries(ep.WebhookID, "&status=pending", 50))
+	assert.Len(t, e.deliveries(ep.WebhookID, "&status=delivered", 500), members*each)
+}

@@ -1,0 +1,161 @@
+// Package webhooktest is a real HTTP receiver of webhook deliveries for tests: it records
+// every request, checks each signature with the secret it is given, can answer with failures,
+// answer slowly, or go down and come back on the same address.
+package webhooktest
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/loyaltyforge/loyalty/domain/webhook"
+)
+
+// Request is one delivery attempt as the receiver saw it.
+type Request struct {
+	N           int // 1-based arrival number
+	DeliveryID  string
+	EventID     string
+	EventType   string
+	Body        []byte
+	Envelope    webhook.Envelope
+	Data        map[string]any
+	SignatureOK bool
+	Status      int // what the receiver answered
+	ReceivedAt  time.Time
+	AnsweredAt  time.Time
+}
+
+// Acked reports whether the receiver answered 2xx.
+func (r Request) Acked() bool { return r.Status >= 200 && r.Status < 300 }
+
+// Behaviour decides the answer to the n-th request: a status and a delay before answering.
+type Behaviour func(n int, r *http.Request) (status int, delay time.Duration)
+
+// OK answers every request 200 at once.
+func OK(int, *http.Request) (int, time.Duration) { return http.StatusOK, 0 }
+
+// Receiver is a real HTTP server on loopback.
+type Receiver struct {
+	t    testing.TB
+	addr string
+
+	mu       sync.Mutex
+	srv      *http.Server
+	secrets  []string
+	behave   Behaviour
+	requests []Request
+	n        int
+}
+
+// Start listens on a free loopback port until the test ends.
+func Start(t testing.TB, b Behaviour) *Receiver {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("webhooktest: listen: %v", err)
+	}
+	r := &Receiver{t: t, addr: l.Addr().String(), behave: b}
+	r.serve(l)
+	t.Cleanup(r.Down)
+	return r
+}
+
+// URL is where to register the endpoint.
+func (r *Receiver) URL() string { return "http://" + r.addr + "/hooks" }
+
+// SetSecret sets the secrets signatures are checked with (any may match: a rotation).
+func (r *Receiver) SetSecret(secrets ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets = secrets
+}
+
+// SetBehaviour changes how later requests are answered.
+func (r *Receiver) SetBehaviour(b Behaviour) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.behave = b
+}
+
+// Down closes the server: connections are refused until Up.
+func (r *Receiver) Down() {
+	r.mu.Lock()
+	srv := r.srv
+	r.srv = nil
+	r.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+}
+
+// Up serves again on the same address.
+func (r *Receiver) Up() {
+	var l net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if l, err = net.Listen("tcp", r.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		r.t.Fatalf("webhooktest: listen again on %s: %v", r.addr, err)
+	}
+	r.serve(l)
+}
+
+func (r *Receiver) serve(l net.Listener) {
+	srv := &http.Server{Handler: http.HandlerFunc(r.handle), ReadHeaderTimeout: 5 * time.Second}
+	r.mu.Lock()
+	r.srv = srv
+	r.mu.Unlock()
+	go func() { _ = srv.Serve(l) }()
+}
+
+func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	now := time.Now()
+	r.mu.Lock()
+	r.n++
+	n := r.n
+	behave, secrets := r.behave, r.secrets
+	r.mu.Unlock()
+	rec := Request{N: n, DeliveryID: req.Header.Get(webhook.HeaderDeliveryID), EventID: req.Header.Get(webhook.HeaderEventID),
+		EventType: req.Header.Get(webhook.HeaderEventType), Body: body, ReceivedAt: now}
+	for _, s := range secrets {
+		if webhook.Verify(s, req.Header.Get(webhook.HeaderSignature), body, now, 5*time.Minute) == nil {
+			rec.SignatureOK = true
+		}
+	}
+	_ = json.Unmarshal(body, &rec.Envelope)
+	var raw struct {
+		Data map[string]any `json:"data"`
+	}
+	_ = json.Unmarshal(body, &raw)
+	rec.Data = raw.Data
+	status, delay := behave(n, req)
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-req.Context().Done():
+		}
+	}
+	// Stamped before the answer leaves, so no later request can look older than this answer.
+	rec.Status, rec.AnsweredAt = status, time.Now()
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`{"seen":true}`))
+	r.mu.Lock()
+	r.requests = append(r.requests, rec)
+	r.mu.Unlock()
+}
+
+// Requests returns every request answered so far, in the order they were answered.
+func (r *Receiver) Requests() []Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Request(nil), r.requests...)
+}
