@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"time"
 
@@ -35,9 +34,9 @@ func (a *App) wireWebhooks() error {
 		Retry: webhooks.RetryPolicy{Initial: cfg.RetryInitial, Max: cfg.RetryMax, For: cfg.RetryFor},
 		OnAutoPause: func(ctx context.Context, e webhooks.Endpoint) {
 			title := "Webhook paused: " + e.ID
-			body := fmt.Sprintf("Nothing could be delivered to %s for the whole retry window, so the endpoint is paused. "+
-				"Its delivery log (GET /v1/webhooks/%s/deliveries?status=failed) says why; resume it when it is fixed "+
-				"and it continues where it stopped.", e.URL, e.ID)
+			// The inbox keeps bodies to 255 characters: the id leads to the delivery log, which says why.
+			body := "Nothing reached this endpoint for the whole retry window. See its failed deliveries, then resume it: " +
+				"it continues where it stopped."
 			key := "webhook_paused:" + e.ID + ":" + a.Clock.Now().UTC().Format(time.RFC3339)
 			if _, _, err := messages.Post(ctx, adminInbox, inbox.KindWebhookPaused, title, body, key,
 				es.Metadata{Actor: "webhooks"}); err != nil {

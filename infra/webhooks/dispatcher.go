@@ -299,17 +299,22 @@ const dueBatch = 256
 // and records each outcome. It reports whether it sent anything.
 func (d *Dispatcher) deliver(ctx context.Context, e Endpoint) (bool, error) {
 	now := d.clock.Now().UTC()
-	rows, err := d.pool.Query(ctx, `SELECT delivery_id, event_id, event_type, body, attempts, failures, first_failed_at
+	// The URL and secret are read in the same snapshot as the deliveries: a delivery queued
+	// after a rotation (a test) is never signed with the secret it replaced.
+	rows, err := d.pool.Query(ctx, `SELECT h.delivery_id, h.event_id, h.event_type, h.body, h.attempts, h.failures,
+			h.first_failed_at, w.url, w.secret
 		FROM (SELECT DISTINCT ON (order_key) * FROM webhook_deliveries
 			WHERE webhook_id = $1 AND status = 'pending'
 			ORDER BY order_key, pos_commit, pos_prepare) h
-		WHERE next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3`, e.ID, now, dueBatch)
+		JOIN webhooks w ON w.webhook_id = h.webhook_id AND w.status = 'active'
+		WHERE h.next_attempt_at <= $2 ORDER BY h.next_attempt_at LIMIT $3`, e.ID, now, dueBatch)
 	if err != nil {
 		return false, err
 	}
 	heads, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (head, error) {
 		var h head
-		err := r.Scan(&h.deliveryID, &h.eventID, &h.eventType, &h.body, &h.attempts, &h.failures, &h.firstFailedAt)
+		err := r.Scan(&h.deliveryID, &h.eventID, &h.eventType, &h.body, &h.attempts, &h.failures, &h.firstFailedAt,
+			&e.URL, &e.Secret)
 		return h, err
 	})
 	if err != nil || len(heads) == 0 {

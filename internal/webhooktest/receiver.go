@@ -24,6 +24,7 @@ type Request struct {
 	Body        []byte
 	Envelope    webhook.Envelope
 	Data        map[string]any
+	Signature   string // the Loyalty-Signature header
 	SignatureOK bool
 	Status      int // what the receiver answered
 	ReceivedAt  time.Time
@@ -125,7 +126,8 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 	behave, secrets := r.behave, r.secrets
 	r.mu.Unlock()
 	rec := Request{N: n, DeliveryID: req.Header.Get(webhook.HeaderDeliveryID), EventID: req.Header.Get(webhook.HeaderEventID),
-		EventType: req.Header.Get(webhook.HeaderEventType), Body: body, ReceivedAt: now}
+		EventType: req.Header.Get(webhook.HeaderEventType), Body: body, ReceivedAt: now,
+		Signature: req.Header.Get(webhook.HeaderSignature)}
 	for _, s := range secrets {
 		if webhook.Verify(s, req.Header.Get(webhook.HeaderSignature), body, now, 5*time.Minute) == nil {
 			rec.SignatureOK = true
