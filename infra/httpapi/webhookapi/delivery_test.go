@@ -79,30 +79,7 @@ func TestEveryEventArrivesSignedAndInOrderPerMemberThroughAFlakyReceiver(t *test
 	}
 	assert.Greater(t, failedAttempts, 0, "the receiver's failures were never exercised")
 
-	// Order per member: when the i-th earning of a member arrives, every earlier earning of that
-	// member has already been acknowledged.
-	ackedAt := map[string]time.Time{}
-	for _, r := range reqs {
-		if r.Acked() {
-			ref := r.Data["source_ref"].(string)
-			if _, seen := ackedAt[ref]; !seen {
-				ackedAt[ref] = r.AnsweredAt
-			}
-		}
-	}
-	for _, r := range reqs {
-		ref := r.Data["source_ref"].(string)
-		var m, i int
-		_, err := fmt.Sscanf(ref, "m%d-%02d", &m, &i)
-		require.NoError(t, err)
-		assert.Equal(t, fmt.Sprintf("m%d", m), r.Envelope.UserID)
-		for j := 0; j < i; j++ {
-			before, ok := ackedAt[fmt.Sprintf("m%d-%02d", m, j)]
-			if assert.True(t, ok, "%s arrived but %d of m%d was never acknowledged", ref, j, m) {
-				assert.False(t, r.ReceivedAt.Before(before), "%s arrived before m%d-%02d was acknowledged", ref, m, j)
-			}
-		}
-	}
+	checkOrderPerMember(t, reqs)
 
 	// The delivery log agrees, page by page.
 	log := e.deliveries(ep.WebhookID, "", 7)

@@ -161,3 +161,36 @@ func loadDoc(t *testing.T) *openapi3.T {
 func has(s, sub string) bool { return strings.Contains(s, sub) }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// checkOrderPerMember: earnings are made one after another per member with source_ref
+// "m<member>-<NN>"; when the NN-th of a member arrives, every earlier one of that member has
+// already been acknowledged by the receiver.
+func checkOrderPerMember(t *testing.T, reqs []webhooktest.Request) {
+	t.Helper()
+	ackedAt := map[string]time.Time{}
+	for _, r := range reqs {
+		if r.Acked() {
+			ref := r.Data["source_ref"].(string)
+			if _, seen := ackedAt[ref]; !seen {
+				ackedAt[ref] = r.AnsweredAt
+			}
+		}
+	}
+	for _, r := range reqs {
+		ref := r.Data["source_ref"].(string)
+		var m, i int
+		_, err := fmt.Sscanf(ref, "m%d-%02d", &m, &i)
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf("m%d", m), r.Envelope.UserID)
+		for j := 0; j < i; j++ {
+			before, ok := ackedAt[fmt.Sprintf("m%d-%02d", m, j)]
+			if !ok {
+				t.Errorf("%s arrived but m%d-%02d was never acknowledged", ref, m, j)
+				continue
+			}
+			if r.ReceivedAt.Before(before) {
+				t.Errorf("%s arrived before m%d-%02d was acknowledged", ref, m, j)
+			}
+		}
+	}
+}
