@@ -28,8 +28,8 @@ type Guard struct {
 	// AllowPrivate lets endpoints live on loopback and private networks
 	// (LOYALTY_WEBHOOK_ALLOW_PRIVATE: development and tests).
 	AllowPrivate bool
-	// Resolver looks names up at registration; nil: net.DefaultResolver.
-	Resolver *net.Resolver
+	// Lookup resolves names at registration; nil: net.DefaultResolver.
+	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
 // CheckURL is the registration check: the URL's shape, and every address its host resolves
@@ -52,13 +52,15 @@ func (g Guard) CheckURL(ctx context.Context, raw string) error {
 		}
 		return nil
 	}
-	r := g.Resolver
-	if r == nil {
-		r = net.DefaultResolver
+	lookup := g.Lookup
+	if lookup == nil {
+		lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	addrs, err := r.LookupNetIP(ctx, "ip", host)
+	addrs, err := lookup(ctx, host)
 	if err != nil || len(addrs) == 0 {
 		return &webhook.InvalidError{Name: "url", Reason: fmt.Sprintf("host %s does not resolve", host)}
 	}
