@@ -350,9 +350,13 @@ func (d *Dispatcher) deliver(ctx context.Context, e Endpoint) (bool, error) {
 func (d *Dispatcher) attempt(ctx context.Context, e Endpoint, h head) error {
 	sentAt := d.clock.Now().UTC()
 	res := post(ctx, d.client, e.URL, e.Secret, h.deliveryID, h.eventID, h.eventType, h.body, sentAt)
-	if ctx.Err() != nil {
-		return nil // shutting down: the answer may be cut short, so it is not held against the receiver
+	if ctx.Err() != nil && res.status == 0 {
+		return nil // shutting down cut the attempt short: not held against the receiver, sent again later
 	}
+	// An answer that came is recorded even while shutting down, so the next process does not
+	// send an acknowledged delivery again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	d.opts.Metrics.Latency.Observe(res.latency.Seconds())
 	now := d.clock.Now().UTC()
 	var paused bool
