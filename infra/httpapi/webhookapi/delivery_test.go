@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loyaltyforge/loyalty/domain/fulfillment"
+	"github.com/loyaltyforge/loyalty/domain/order"
 	"github.com/loyaltyforge/loyalty/domain/webhook"
 	"github.com/loyaltyforge/loyalty/internal/webhooktest"
 )
@@ -100,4 +102,42 @@ func TestEveryEventArrivesSignedAndInOrderPerMemberThroughAFlakyReceiver(t *test
 	assert.Greater(t, retried, 0, "no delivery needed a retry")
 	assert.Empty(t, e.deliveries(ep.WebhookID, "&status=pending", 50))
 	assert.Len(t, e.deliveries(ep.WebhookID, "&status=delivered", 500), members*each)
+}
+
+// TestOrdersAndExchangesReachTheirMemberAndOnlySubscribedTypesAreSent: events of order and
+// exchange streams name no member; the member comes from the stream's first event. An
+// endpoint receives only the types it subscribed to.
+func TestOrdersAndExchangesReachTheirMemberAndOnlySubscribedTypesAreSent(t *testing.T) {
+	e := start(t, fast(time.Minute))
+	rcv := webhooktest.Start(t, webhooktest.OK)
+	ep := e.register(rcv.URL(), webhook.OrderConfirmed, webhook.ExchangeShipped, webhook.ExchangeFailed)
+	rcv.SetSecret(ep.Secret)
+	now := time.Now().UTC()
+	e.Given("order-o1", order.ReserveStarted{OrderID: "o1", UserID: "u9", At: now}, order.Reserved{At: now},
+		order.ConfirmStarted{At: now}, order.Confirmed{At: now})
+	e.Given("fulfillment-x1", fulfillment.Started{ExchangeID: "x1", UserID: "u8", GiftID: "g1", Quantity: 1, At: now},
+		fulfillment.ShipmentCreated{ShipmentID: "s1", Carrier: "sf", ExpressNo: "E42", At: now},
+		fulfillment.Delivered{At: now})
+	e.Given("order-o2", order.CancelledBeforeReserve{OrderID: "o2", At: now}) // no member: nothing to send
+	e.earn("u9", "not-subscribed", 5)
+	e.Given("fulfillment-x2", fulfillment.Started{ExchangeID: "x2", UserID: "u7", At: now},
+		fulfillment.Failed{Reason: "warehouse refused", Permanent: true, At: now})
+
+	require.True(t, e.Eventually(10*time.Second, func() bool { return len(rcv.Requests()) == 3 }), "got %d", len(rcv.Requests()))
+	time.Sleep(300 * time.Millisecond)
+	reqs := rcv.Requests()
+	require.Len(t, reqs, 3, "an unsubscribed type was sent")
+	got := map[string]webhooktest.Request{}
+	for _, r := range reqs {
+		got[r.EventType] = r
+		assert.True(t, r.SignatureOK)
+		checkPayloadSchema(t, loadDoc(t), r)
+	}
+	assert.Equal(t, "u9", got[webhook.OrderConfirmed].Envelope.UserID)
+	assert.Equal(t, "o1", got[webhook.OrderConfirmed].Data["order_id"])
+	assert.Equal(t, "u8", got[webhook.ExchangeShipped].Envelope.UserID)
+	assert.Equal(t, "E42", got[webhook.ExchangeShipped].Data["express_no"])
+	assert.Equal(t, "x1", got[webhook.ExchangeShipped].Data["exchange_id"])
+	assert.Equal(t, "u7", got[webhook.ExchangeFailed].Envelope.UserID)
+	assert.Equal(t, true, got[webhook.ExchangeFailed].Data["permanent"])
 }
