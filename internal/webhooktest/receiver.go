@@ -4,10 +4,16 @@
 package webhooktest
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,7 +135,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		EventType: req.Header.Get(webhook.HeaderEventType), Body: body, ReceivedAt: now,
 		Signature: req.Header.Get(webhook.HeaderSignature)}
 	for _, s := range secrets {
-		if webhook.Verify(s, req.Header.Get(webhook.HeaderSignature), body, now, 5*time.Minute) == nil {
+		if verify(s, req.Header.Get("Loyalty-Signature"), body, now) {
 			rec.SignatureOK = true
 		}
 	}
@@ -160,4 +166,25 @@ func (r *Receiver) Requests() []Request {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Request(nil), r.requests...)
+}
+
+// verify is the receiver's own check, written from the contract (as the README shows it), not
+// with the sender's code: HMAC-SHA256 of "<t>.<raw body>", hex, t within 5 minutes.
+func verify(secret, header string, body []byte, now time.Time) bool {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		if k, v, ok := strings.Cut(part, "="); ok && k == "t" {
+			ts = v
+		} else if ok && k == "v1" {
+			sig = v
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || math.Abs(now.Sub(time.Unix(sec, 0)).Seconds()) > 300 {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	return hmac.Equal([]byte(sig), []byte(hex.EncodeToString(mac.Sum(nil))))
 }
