@@ -37,6 +37,9 @@ type Request struct {
 	AnsweredAt  time.Time
 }
 
+// StatusClientGone is recorded for a request whose sender went away before the answer.
+const StatusClientGone = 499
+
 // Acked reports whether the receiver answered 2xx.
 func (r Request) Acked() bool { return r.Status >= 200 && r.Status < 300 }
 
@@ -57,6 +60,7 @@ type Receiver struct {
 	behave   Behaviour
 	requests []Request
 	n        int
+	inFlight int
 }
 
 // Start listens on a free loopback port until the test ends.
@@ -128,6 +132,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 	now := time.Now()
 	r.mu.Lock()
 	r.n++
+	r.inFlight++
 	n := r.n
 	behave, secrets := r.behave, r.secrets
 	r.mu.Unlock()
@@ -152,13 +157,26 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		case <-req.Context().Done():
 		}
 	}
+	if req.Context().Err() != nil {
+		// The sender hung up (its timeout, or it died): this answer reaches nobody, so it
+		// acknowledges nothing.
+		status = StatusClientGone
+	}
 	// Stamped before the answer leaves, so no later request can look older than this answer.
 	rec.Status, rec.AnsweredAt = status, time.Now()
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"seen":true}`))
 	r.mu.Lock()
 	r.requests = append(r.requests, rec)
+	r.inFlight--
 	r.mu.Unlock()
+}
+
+// InFlight is the number of requests received and not answered yet.
+func (r *Receiver) InFlight() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inFlight
 }
 
 // Requests returns every request answered so far, in the order they were answered.

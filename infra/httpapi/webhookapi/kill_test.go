@@ -74,7 +74,9 @@ func call(t *testing.T, p *proctest.Proc, role, method, path string, body any) (
 // be acknowledged, in order per member, with one delivery id each.
 func TestNothingIsLostAcrossASIGKILLOfLoyaltyd(t *testing.T) {
 	dsn, dataDir := pgtest.NewDatabase(t), t.TempDir()
-	rcv := webhooktest.Start(t, func(int, *http.Request) (int, time.Duration) { return http.StatusOK, 15 * time.Millisecond })
+	// Slow answers: a SIGKILL takes tens of milliseconds to land here, and must land while
+	// deliveries are on the wire.
+	rcv := webhooktest.Start(t, func(int, *http.Request) (int, time.Duration) { return http.StatusOK, 200 * time.Millisecond })
 
 	first := startLoyaltyd(t, dsn, dataDir)
 	status, ep := call(t, first, "admin", "POST", "/v1/webhooks", map[string]any{"url": rcv.URL(), "event_types": []string{webhook.PointsEarned}})
@@ -98,14 +100,24 @@ func TestNothingIsLostAcrossASIGKILLOfLoyaltyd(t *testing.T) {
 	}
 	earnAll(first, 0, before)
 	deadline := time.Now().Add(30 * time.Second)
-	for len(acked(rcv.Requests())) < members*before/3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	// Kill while deliveries are on the wire, not just after a batch was answered.
+	for (len(acked(rcv.Requests())) < members*before/3 || rcv.InFlight() == 0) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 	first.Kill(t)
 	atKill := len(acked(rcv.Requests()))
 	require.Less(t, atKill, members*before, "everything was delivered before the kill: it tested nothing")
 	require.Greater(t, atKill, 0)
 
+	time.Sleep(100 * time.Millisecond) // the receiver notices the hung-up requests
+	cut := 0
+	for _, r := range rcv.Requests() {
+		if r.Status == webhooktest.StatusClientGone {
+			cut++
+		}
+	}
+	t.Logf("killed with %d of %d events acknowledged and %d requests cut off", atKill, members*before, cut)
+	require.Greater(t, cut, 0, "no delivery was on the wire at the kill: it tested less than it says")
 	second := startLoyaltyd(t, dsn, dataDir)
 	earnAll(second, before, before+after)
 	total := members * (before + after)
