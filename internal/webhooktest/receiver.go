@@ -172,6 +172,13 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 	r.mu.Unlock()
 }
 
+// Arrivals is the number of requests received so far, answered or not.
+func (r *Receiver) Arrivals() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
 // InFlight is the number of requests received and not answered yet.
 func (r *Receiver) InFlight() int {
 	r.mu.Lock()

@@ -76,7 +76,7 @@ func TestNothingIsLostAcrossASIGKILLOfLoyaltyd(t *testing.T) {
 	dsn, dataDir := pgtest.NewDatabase(t), t.TempDir()
 	// Slow answers: a SIGKILL takes tens of milliseconds to land here, and must land while
 	// deliveries are on the wire.
-	rcv := webhooktest.Start(t, func(int, *http.Request) (int, time.Duration) { return http.StatusOK, 200 * time.Millisecond })
+	rcv := webhooktest.Start(t, func(int, *http.Request) (int, time.Duration) { return http.StatusOK, 300 * time.Millisecond })
 
 	first := startLoyaltyd(t, dsn, dataDir)
 	status, ep := call(t, first, "admin", "POST", "/v1/webhooks", map[string]any{"url": rcv.URL(), "event_types": []string{webhook.PointsEarned}})
@@ -100,8 +100,11 @@ func TestNothingIsLostAcrossASIGKILLOfLoyaltyd(t *testing.T) {
 	}
 	earnAll(first, 0, before)
 	deadline := time.Now().Add(30 * time.Second)
-	// Kill while deliveries are on the wire, not just after a batch was answered.
-	for (len(acked(rcv.Requests())) < members*before/3 || rcv.InFlight() == 0) && time.Now().Before(deadline) {
+	for len(acked(rcv.Requests())) < members*before/3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	// Kill just after a delivery arrived, so it is on the wire (unanswered) when the kill lands.
+	for n := rcv.Arrivals(); rcv.Arrivals() == n && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
 	first.Kill(t)
