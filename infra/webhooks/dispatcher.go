@@ -108,6 +108,23 @@ func (d *Dispatcher) wakeup(webhookID string) chan struct{} {
 func (d *Dispatcher) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// A platform without endpoints keeps its connections: the lock's session is taken only
+	// once there is something to deliver to.
+	for {
+		var exists bool
+		err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks)`).Scan(&exists)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil && exists {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(d.opts.LockPoll):
+		}
+	}
 	unlock, err := d.lock(ctx, cancel)
 	if err != nil || unlock == nil {
 		return err
@@ -426,8 +443,8 @@ func (d *Dispatcher) attempt(ctx context.Context, e Endpoint, h head) error {
 	}
 	if paused {
 		d.opts.Metrics.AutoPaused.Inc()
-		d.logger.Warn("webhook endpoint paused: nothing delivered for the whole retry window",
-			"webhook_id", e.ID, "url", e.URL, "last_error", res.err)
+		// Not the URL: shops put tokens in them.
+		d.logger.Warn("webhook endpoint paused: nothing delivered for the whole retry window", "webhook_id", e.ID)
 		if d.opts.OnAutoPause != nil {
 			d.opts.OnAutoPause(ctx, e)
 		}
