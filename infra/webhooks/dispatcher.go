@@ -172,6 +172,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // what is due, repeat; it returns when the endpoint is paused or deleted.
 func (d *Dispatcher) serve(ctx context.Context, id string) {
 	wake := d.wakeup(id)
+	// Finding the due deliveries reads every member's oldest pending one: with a receiver down
+	// for days that is a large scan, so it runs only when something may have become due (rows
+	// queued, the earliest retry reached, a wake-up), and at least every recheck for changes
+	// made by other processes (a replay, a test sent through another process's API).
+	recheck := 20 * d.opts.Poll
+	var nextDue time.Time // zero: look now
+	woken := true
 	for ctx.Err() == nil {
 		e, err := d.db.Get(ctx, id)
 		if errors.Is(err, ErrNotFound) || (err == nil && e.Status != webhook.StatusActive) {
@@ -180,21 +187,31 @@ func (d *Dispatcher) serve(ctx context.Context, id string) {
 		busy := false
 		if err == nil {
 			var more, sent bool
-			more, err = d.ingest(ctx, e)
-			if err == nil {
-				sent, err = d.deliver(ctx, e)
+			var queued int
+			queued, more, err = d.ingest(ctx, e)
+			if err == nil && (woken || queued > 0 || !d.clock.Now().Before(nextDue)) {
+				var next time.Time
+				sent, next, err = d.deliver(ctx, e)
+				nextDue = d.clock.Now().Add(recheck)
+				if !next.IsZero() && next.Before(nextDue) {
+					nextDue = next
+				}
 			}
 			busy = more || sent
 		}
+		woken = false
 		if err != nil && ctx.Err() == nil {
 			d.logger.Warn("endpoint round failed; retrying", "webhook_id", id, "err", err)
+			nextDue = time.Time{}
 		}
 		if busy && err == nil {
+			nextDue = time.Time{}
 			continue
 		}
 		select {
 		case <-ctx.Done():
 		case <-wake:
+			woken = true
 		case <-time.After(d.opts.Poll):
 		}
 	}
@@ -255,24 +272,24 @@ func deliveryRow(webhookID string, e *es.RecordedEvent, msg webhook.Message) (ro
 // position past it in one transaction. The position moves only from where this round read
 // (compare-and-set) and only while the endpoint is active, so a pause, a second dispatcher or
 // a crash can neither skip nor double a delivery.
-func (d *Dispatcher) ingest(ctx context.Context, e Endpoint) (more bool, err error) {
+func (d *Dispatcher) ingest(ctx context.Context, e Endpoint) (queued int, more bool, err error) {
 	events, through, more, err := d.read(ctx, e.Position)
 	if err != nil || through == e.Position {
-		return false, err
+		return 0, false, err
 	}
 	sub := e.Subscription()
 	rows := make([]row, 0, len(events))
 	for i := range events {
 		msg, ok, err := publish(ctx, d.codec, d.owners, &events[i], sub.Wants)
 		if err != nil {
-			return false, err
+			return 0, false, err
 		}
 		if !ok {
 			continue
 		}
 		r, err := deliveryRow(e.ID, &events[i], msg)
 		if err != nil {
-			return false, err
+			return 0, false, err
 		}
 		rows = append(rows, r)
 	}
@@ -289,13 +306,13 @@ func (d *Dispatcher) ingest(ctx context.Context, e Endpoint) (more bool, err err
 		return queue(ctx, tx, e.ID, rows, d.clock.Now().UTC())
 	})
 	if errors.Is(err, errMoved) {
-		return false, nil // paused, deleted or moved by another process meanwhile: read it again
+		return 0, false, nil // paused, deleted or moved by another process meanwhile: read it again
 	}
 	if err != nil {
-		return false, fmt.Errorf("webhooks: queue for %s: %w", e.ID, err)
+		return 0, false, fmt.Errorf("webhooks: queue for %s: %w", e.ID, err)
 	}
 	d.opts.Metrics.Queued.Add(float64(len(rows)))
-	return more, nil
+	return len(rows), more, nil
 }
 
 var errMoved = errors.New("webhooks: endpoint moved meanwhile")
@@ -307,41 +324,55 @@ type head struct {
 	body                           []byte
 	attempts, failures             int
 	firstFailedAt                  *time.Time
+	nextAttemptAt                  time.Time
 }
 
 // dueBatch bounds the deliveries one round sends.
 const dueBatch = 256
 
 // deliver sends every member's oldest pending delivery that is due, several members at once,
-// and records each outcome. It reports whether it sent anything.
-func (d *Dispatcher) deliver(ctx context.Context, e Endpoint) (bool, error) {
+// and records each outcome. It reports whether it sent anything and when the earliest of the
+// others is due (zero: none pending).
+func (d *Dispatcher) deliver(ctx context.Context, e Endpoint) (bool, time.Time, error) {
 	now := d.clock.Now().UTC()
 	// The URL and secret are read in the same snapshot as the deliveries: a delivery queued
 	// after a rotation (a test) is never signed with the secret it replaced.
 	rows, err := d.pool.Query(ctx, `SELECT h.delivery_id, h.event_id, h.event_type, h.body, h.attempts, h.failures,
-			h.first_failed_at, w.url, w.secret
+			h.first_failed_at, h.next_attempt_at, w.url, w.secret
 		FROM (SELECT DISTINCT ON (order_key) * FROM webhook_deliveries
 			WHERE webhook_id = $1 AND status = 'pending'
 			ORDER BY order_key, pos_commit, pos_prepare) h
 		JOIN webhooks w ON w.webhook_id = h.webhook_id AND w.status = 'active'
-		WHERE h.next_attempt_at <= $2 ORDER BY h.next_attempt_at LIMIT $3`, e.ID, now, dueBatch)
+		ORDER BY h.next_attempt_at LIMIT $2`, e.ID, dueBatch)
 	if err != nil {
-		return false, err
+		return false, time.Time{}, err
 	}
+	var next time.Time
 	heads, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (head, error) {
 		var h head
 		err := r.Scan(&h.deliveryID, &h.eventID, &h.eventType, &h.body, &h.attempts, &h.failures, &h.firstFailedAt,
-			&e.URL, &e.Secret)
+			&h.nextAttemptAt, &e.URL, &e.Secret)
 		return h, err
 	})
-	if err != nil || len(heads) == 0 {
-		return false, err
+	if err != nil {
+		return false, time.Time{}, err
+	}
+	due := heads[:0]
+	for _, h := range heads {
+		if h.nextAttemptAt.After(now) {
+			next = h.nextAttemptAt // ordered: the first one not due is the earliest
+			break
+		}
+		due = append(due, h)
+	}
+	if len(due) == 0 {
+		return false, next, nil
 	}
 	sem := make(chan struct{}, d.opts.Parallel)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
-	for _, h := range heads {
+	for _, h := range due {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -359,7 +390,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e Endpoint) (bool, error) {
 		})
 	}
 	wg.Wait()
-	return true, errors.Join(errs...)
+	return true, time.Time{}, errors.Join(errs...)
 }
 
 // attempt sends one delivery and records what came of it. A crash between the two sends it
