@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"crypto/hmac"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -180,4 +181,42 @@ func TestBodyIsTheDocumentedEnvelope(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"delivery_id":"dlv_1","event_id":"ev_1","type":"points.spent","version":1,
 		"occurred_at":"2026-11-27T10:00:00Z","user_id":"u1","data":{"ref":"r","amount":1}}`, string(body))
+}
+
+func TestEdgesOfTheRules(t *testing.T) {
+	assert.ErrorIs(t, webhook.AddrAllowed(netip.Addr{}), webhook.ErrForbiddenAddress, "the zero address")
+
+	// An event on a stream it does not belong to is not published (and names nobody).
+	_, ok, err := webhook.Translate("coupons-u1", points.Earned{}, nil)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	_, ok, err = webhook.Translate("points-", points.Earned{}, nil)
+	require.NoError(t, err)
+	assert.False(t, ok, "no member in the stream name")
+	_, ok, err = webhook.Translate("points-u1", order.Confirmed{}, nil)
+	require.NoError(t, err)
+	assert.False(t, ok, "an order event on a points stream")
+	boom := errors.New("store down")
+	_, ok, err = webhook.Translate("order-o1", order.Confirmed{}, func(string) (string, error) { return "", boom })
+	assert.ErrorIs(t, err, boom, "an owner lookup that fails is an error, not a skipped event")
+	assert.False(t, ok)
+
+	msg := webhook.TestMessage()
+	assert.Equal(t, webhook.Test, msg.Type)
+	assert.Empty(t, msg.UserID)
+	assert.NotEmpty(t, msg.Data.(webhook.TestData).Message)
+
+	a, b := webhook.NewSecret(), webhook.NewSecret()
+	assert.NotEqual(t, a, b)
+	assert.Regexp(t, `^whsec_[0-9a-f]{64}$`, a)
+
+	assert.NoError(t, webhook.CheckDescription(""))
+	assert.NoError(t, webhook.CheckDescription(strings.Repeat("é", webhook.MaxDescription)))
+	for _, bad := range []string{strings.Repeat("d", webhook.MaxDescription+1), "tab\there", "nul\x00"} {
+		err := webhook.CheckDescription(bad)
+		assert.ErrorIs(t, err, webhook.ErrInvalid, "%q", bad)
+		assert.Contains(t, err.Error(), "description: ")
+	}
+	_, err = webhook.ParseURL("http://[::1")
+	assert.ErrorIs(t, err, webhook.ErrInvalid)
 }
