@@ -2,10 +2,10 @@ package webhook_test
 
 import (
 	"crypto/hmac"
-	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
