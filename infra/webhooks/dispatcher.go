@@ -410,6 +410,12 @@ func (d *Dispatcher) attempt(ctx context.Context, e Endpoint, h head) error {
 	var paused bool
 	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		paused = false
+		// Lock order: the endpoint's row, then its deliveries, as a delete (cascading), a
+		// resume and the reader do; taking the delivery first deadlocked with a resume.
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM webhooks WHERE webhook_id = $1 FOR NO KEY UPDATE`, e.ID).Scan(&one); err != nil {
+			return err
+		}
 		var code *int
 		if res.status != 0 {
 			code = &res.status
@@ -461,6 +467,9 @@ func (d *Dispatcher) attempt(ctx context.Context, e Endpoint, h head) error {
 		paused = err == nil && tag.RowsAffected() == 1
 		return err
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // the endpoint was deleted meanwhile, with its log
+	}
 	if err != nil {
 		return fmt.Errorf("webhooks: record attempt of %s: %w", h.deliveryID, err)
 	}
