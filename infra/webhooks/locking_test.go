@@ -47,9 +47,9 @@ func TestAdminChangesNeverDeadlockWithDeliveries(t *testing.T) {
 
 	stop := make(chan struct{})
 	var appends sync.WaitGroup
-	for m := range 8 {
+	for m := range 4 {
 		appends.Go(func() {
-			for i := 0; ; i++ {
+			for i := 0; i < 150; i++ {
 				select {
 				case <-stop:
 					return
@@ -60,7 +60,7 @@ func TestAdminChangesNeverDeadlockWithDeliveries(t *testing.T) {
 				require.NoError(t, err)
 				_, err = store.Append(ctx, points.Stream(fmt.Sprintf("u%d", m)), es.Any, []es.EventData{data})
 				require.NoError(t, err)
-				time.Sleep(2 * time.Millisecond)
+				time.Sleep(10 * time.Millisecond)
 			}
 		})
 	}
@@ -73,14 +73,14 @@ func TestAdminChangesNeverDeadlockWithDeliveries(t *testing.T) {
 			id := fmt.Sprintf("wh_%d", i)
 			// Resuming an active endpoint locks its row, then its pending deliveries, as a
 			// delete does: run it back to back while deliveries are recorded.
-			for round := 0; round < 150; round++ {
+			for round := 0; round < 100; round++ {
 				var err error
-				switch round % 10 {
-				case 3:
+				switch round % 25 {
+				case 5:
 					_, err = db.Pause(ctx, id, "admin")
-				case 6:
+				case 10:
 					_, err = db.RotateSecret(ctx, id, "s2")
-				case 8:
+				case 15:
 					_, err = db.QueueTest(ctx, id)
 				default:
 					_, err = db.Resume(ctx, id)
