@@ -39,6 +39,8 @@ type Config struct {
 	// PprofAddr, when set, serves net/http/pprof there (profiling under load); keep it on
 	// loopback.
 	PprofAddr string `env:"LOYALTY_PPROF_ADDR"`
+
+	Webhooks Webhooks
 }
 
 // Load parses the environment.

@@ -76,10 +76,27 @@ func TestDocumentCoversTheContract(t *testing.T) {
 		"POST /v1/users/{user_id}/messages/read-all",
 		"DELETE /v1/users/{user_id}/messages/{message_id}",
 		"POST /v1/messages",
+		// merchants and batch administration
+		"GET /v1/coupon-batches",
+		"POST /v1/coupon-batches/{batch_id}/close",
+		"POST /v1/coupon-batches/{batch_id}/supply",
+		"GET /v1/issuance-jobs/{job_id}/failures",
+		"GET /v1/users/{user_id}/claimable-batches",
+		"GET /v1/coupons/{coupon_id}/history",
 		// returns, tracing and adjustments
 		"POST /v1/orders/{order_id}/refunds",
 		"GET /v1/users/{user_id}/points/lots",
 		"POST /v1/users/{user_id}/points/debits",
+		"POST /v1/webhooks",
+		"GET /v1/webhooks",
+		"GET /v1/webhooks/{webhook_id}",
+		"DELETE /v1/webhooks/{webhook_id}",
+		"POST /v1/webhooks/{webhook_id}/pause",
+		"POST /v1/webhooks/{webhook_id}/resume",
+		"POST /v1/webhooks/{webhook_id}/rotate-secret",
+		"POST /v1/webhooks/{webhook_id}/test",
+		"GET /v1/webhooks/{webhook_id}/deliveries",
+		"GET /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/attempts",
 	}
 	ops, err := httpapi.DocumentedOperations()
 	require.NoError(t, err)
