@@ -60,6 +60,8 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix+"/ops", http.StatusSeeOther)
 	case cl.Role == auth.RoleMember:
 		http.Redirect(w, r, Prefix+"/me", http.StatusSeeOther)
+	case cl.Role == auth.RoleMerchant:
+		http.Redirect(w, r, Prefix+"/shop", http.StatusSeeOther)
 	default:
 		c.fail(w, r, cl, httpapi.Forbidden("the %s role has no console pages", cl.Role))
 	}
