@@ -12,6 +12,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/loyaltyforge/loyalty/infra/app/apptest"
 )
 
 // batchAs creates an open batch through the API with token (a merchant's batch is its own).
@@ -29,7 +31,11 @@ func (p *platform) batchAs(t *testing.T, token, id string, total int) {
 // batchState reads a batch's total and status as an admin sees it through the API.
 func (p *platform) batchState(t *testing.T, id string) (float64, string) {
 	t.Helper()
-	r := p.Do("GET", "/v1/coupon-batches/"+id, p.admin, nil)
+	var r apptest.Response
+	p.Eventually(5*time.Second, func() bool { // the read model may not have a new batch yet
+		r = p.Do("GET", "/v1/coupon-batches/"+id, p.admin, nil)
+		return r.Status != http.StatusNotFound
+	})
 	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
 	m := r.Map(t)
 	return m["total"].(float64), m["status"].(string)
