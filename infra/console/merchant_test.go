@@ -116,15 +116,19 @@ func TestMerchantSeesAndActsOnlyOnItsOwnBatches(t *testing.T) {
 	assert.Contains(t, page, `href="/console/shop/jobs/`+job[1]+`"`, "the batch lists its issuance job")
 	assert.Contains(t, page, "</div> 3 of 3</td>", "the job's progress: 3 of its 3 lines done")
 
+	member := p.session(t, p.Token("cat", "member")) // ann and bea hold a1's coupon already
+	_, page = member.get("/console/me/coupons")
+	assert.Contains(t, page, `id="claim-a1"`, "an open batch is offered to members")
 	_, page = a.post("/console/shop/batches/a1/close", nil)
 	assert.Contains(t, page, "Batch closed")
 	_, st := p.batchState(t, "a1")
 	assert.Equal(t, "closed", st)
+	_, page = member.get("/console/me/coupons")
+	assert.NotContains(t, page, `id="claim-a1"`, "a closed batch is no longer offered")
 
 	// Roles stay apart: a merchant has no operator pages, a member no merchant pages.
 	status, _ = a.get("/console/ops/batches")
 	assert.Equal(t, http.StatusForbidden, status)
-	member := p.session(t, p.Token("ann", "member"))
 	status, _ = member.get("/console/shop")
 	assert.Equal(t, http.StatusForbidden, status)
 }

@@ -69,7 +69,7 @@ func lotsOf(ctx context.Context, db readmodels.DB, user string, limit int) ([]lo
 
 // recentBatches lists the newest batches with their counters.
 func recentBatches(ctx context.Context, db readmodels.DB, limit int) ([]couponrm.Batch, error) {
-	rows, err := db.Query(ctx, `SELECT batch_id, spec, issued, used, expired, total - reserved - committed, created_at
+	rows, err := db.Query(ctx, `SELECT batch_id, spec, issued, used, expired, total - reserved - committed, created_at, status
 		FROM coupon_batches ORDER BY created_at DESC, batch_id LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("console: batches: %w", err)
@@ -81,7 +81,7 @@ func recentBatches(ctx context.Context, db readmodels.DB, limit int) ([]couponrm
 			b    couponrm.Batch
 			spec []byte
 		)
-		if err := rows.Scan(&b.BatchID, &spec, &b.Issued, &b.Used, &b.Expired, &b.Remaining, &b.CreatedAt); err != nil {
+		if err := rows.Scan(&b.BatchID, &spec, &b.Issued, &b.Used, &b.Expired, &b.Remaining, &b.CreatedAt, &b.Status); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal(spec, &b.Spec); err != nil {
