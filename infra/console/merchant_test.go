@@ -62,6 +62,13 @@ func TestMerchantSeesAndActsOnlyOnItsOwnBatches(t *testing.T) {
 	assert.Contains(t, page, `id="batch-a1"`)
 	_, page = a.eventually("/console/shop/batches/a1", "<h1>Batch a1</h1>")
 	assert.Contains(t, page, `id="close-form"`)
+	// Code export is a slot until the codes work wires Deps.ExportCodes: no link, and the route
+	// answers not found (another merchant's batch included).
+	assert.NotContains(t, page, `id="codes-export"`)
+	for _, id := range []string{"a1", "b1"} {
+		status, _ = a.get("/console/shop/batches/" + id + "/codes.csv")
+		assert.Equal(t, http.StatusNotFound, status, "codes of %s", id)
+	}
 
 	// Someone else's batch is not found, with the API's answer to the same merchant.
 	api := p.Do("GET", "/v1/coupon-batches/b1", shopA, nil)
