@@ -91,6 +91,13 @@ type (
 	OrderData struct {
 		OrderID string `json:"order_id"`
 	}
+	// OrderRefundedData: points given back by one refund, and the coupons it restored.
+	OrderRefundedData struct {
+		OrderID         string   `json:"order_id"`
+		RefundID        string   `json:"refund_id"`
+		Points          int64    `json:"points"`
+		CouponsRestored []string `json:"coupons_restored"`
+	}
 	TestData struct {
 		Message string `json:"message"`
 	}
@@ -149,6 +156,14 @@ func Translate(stream string, event any, owner Owner) (msg Message, ok bool, err
 		return owned(stream, "order-", owner, OrderConfirmed, func(id string) any { return OrderData{OrderID: id} })
 	case order.Cancelled:
 		return owned(stream, "order-", owner, OrderCancelled, func(id string) any { return OrderData{OrderID: id} })
+	case order.RefundCompleted:
+		restored := e.CouponsRestored
+		if restored == nil {
+			restored = []string{}
+		}
+		return owned(stream, "order-", owner, OrderRefunded, func(id string) any {
+			return OrderRefundedData{OrderID: id, RefundID: e.RefundID, Points: e.PointsRefunded, CouponsRestored: restored}
+		})
 	}
 	return Message{}, false, nil
 }
@@ -186,5 +201,5 @@ func Sources() []string {
 	return []string{points.Earned{}.EventName(), points.Spent{}.EventName(), points.Captured{}.EventName(),
 		points.Expired{}.EventName(), points.CreditsExchanged{}.EventName(), coupon.Received{}.EventName(),
 		coupon.Used{}.EventName(), fulfillment.ShipmentCreated{}.EventName(), fulfillment.Delivered{}.EventName(),
-		fulfillment.Failed{}.EventName(), order.Confirmed{}.EventName(), order.Cancelled{}.EventName()}
+		fulfillment.Failed{}.EventName(), order.Confirmed{}.EventName(), order.Cancelled{}.EventName(), order.RefundCompleted{}.EventName()}
 }

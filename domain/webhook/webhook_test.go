@@ -145,6 +145,8 @@ func TestTranslateMakesThePublicPayloads(t *testing.T) {
 			`{"exchange_id":"x1","reason":"lost","permanent":true}`},
 		{"order-o1", order.Confirmed{}, webhook.OrderConfirmed, "u7", `{"order_id":"o1"}`},
 		{"order-o1", order.Cancelled{}, webhook.OrderCancelled, "u7", `{"order_id":"o1"}`},
+		{"order-o1", order.RefundCompleted{RefundID: "r1", PointsRefunded: 120, CouponsRestored: []string{"c1"}}, webhook.OrderRefunded, "u7",
+			`{"order_id":"o1","refund_id":"r1","points":120,"coupons_restored":["c1"]}`},
 	}
 	for _, c := range cases {
 		msg, ok, err := webhook.Translate(c.stream, c.event, owner)
