@@ -3,6 +3,8 @@ package config
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -16,6 +18,9 @@ type Config struct {
 	EventStore        string        `env:"LOYALTY_EVENTSTORE" envDefault:"postgres"`
 	ESDBURL           string        `env:"LOYALTY_ESDB_URL"`
 	NATSURL           string        `env:"LOYALTY_NATS_URL"`
+	// NATSReplicas is how many servers of a NATS cluster keep each JetStream stream (1, 3 or 5);
+	// a cluster of 3 with 3 replicas keeps the bus through the loss of any one server.
+	NATSReplicas int `env:"LOYALTY_NATS_REPLICAS" envDefault:"1"`
 	JWTSecret         string        `env:"LOYALTY_JWT_SECRET"`
 	CourierURL        string        `env:"LOYALTY_COURIER_URL"`
 	PointsTTL         time.Duration `env:"LOYALTY_POINTS_TTL" envDefault:"8760h"`
@@ -53,7 +58,36 @@ func Load() (Config, error) {
 	if c.EventStore == "esdb" && c.ESDBURL == "" {
 		return Config{}, fmt.Errorf("config: LOYALTY_EVENTSTORE=esdb needs LOYALTY_ESDB_URL")
 	}
+	for i, r := range c.Roles {
+		c.Roles[i] = strings.TrimSpace(r)
+	}
+	if err := c.checkRoles(); err != nil {
+		return Config{}, err
+	}
+	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
+		return Config{}, fmt.Errorf("config: LOYALTY_NATS_REPLICAS must be 1 to 5 (JetStream's limit), not %d", c.NATSReplicas)
+	}
+	if c.NATSReplicas > 1 && c.NATSURL == "" {
+		return Config{}, fmt.Errorf("config: LOYALTY_NATS_REPLICAS=%d needs a NATS cluster in LOYALTY_NATS_URL; the embedded server is alone", c.NATSReplicas)
+	}
 	return c, nil
+}
+
+// KnownRoles are the parts of the platform LOYALTY_ROLES can pick; "all" runs every one.
+var KnownRoles = []string{"api", "projector", "process", "scheduler"}
+
+// checkRoles refuses a role name it does not know: a misspelt role ("projectors") would
+// otherwise leave a process running nothing while it looks healthy.
+func (c Config) checkRoles() error {
+	if len(c.Roles) == 0 {
+		return fmt.Errorf("config: LOYALTY_ROLES is empty; use all or some of %s", strings.Join(KnownRoles, ","))
+	}
+	for _, r := range c.Roles {
+		if r != "all" && !slices.Contains(KnownRoles, r) {
+			return fmt.Errorf("config: LOYALTY_ROLES: unknown role %q; use all or some of %s", r, strings.Join(KnownRoles, ","))
+		}
+	}
+	return nil
 }
 
 // DedicatedConns are the connections a process opens beside its pool: the projection lock's
