@@ -13,14 +13,11 @@ import (
 // Config is the whole process configuration. Zero-cost defaults make `make run` work on a
 // fresh machine.
 type Config struct {
-	HTTPAddr    string `env:"LOYALTY_HTTP_ADDR" envDefault:":8080"`
-	DatabaseURL string `env:"LOYALTY_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/loyalty?sslmode=disable"`
-	EventStore  string `env:"LOYALTY_EVENTSTORE" envDefault:"postgres"`
-	ESDBURL     string `env:"LOYALTY_ESDB_URL"`
-	NATSURL     string `env:"LOYALTY_NATS_URL"`
-	// NATSReplicas is how many servers of a NATS cluster keep each JetStream stream (1, 3 or 5);
-	// a cluster of 3 with 3 replicas keeps the bus through the loss of any one server.
-	NATSReplicas      int           `env:"LOYALTY_NATS_REPLICAS" envDefault:"1"`
+	HTTPAddr          string        `env:"LOYALTY_HTTP_ADDR" envDefault:":8080"`
+	DatabaseURL       string        `env:"LOYALTY_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/loyalty?sslmode=disable"`
+	EventStore        string        `env:"LOYALTY_EVENTSTORE" envDefault:"postgres"`
+	ESDBURL           string        `env:"LOYALTY_ESDB_URL"`
+	NATSURL           string        `env:"LOYALTY_NATS_URL"`
 	JWTSecret         string        `env:"LOYALTY_JWT_SECRET"`
 	CourierURL        string        `env:"LOYALTY_COURIER_URL"`
 	PointsTTL         time.Duration `env:"LOYALTY_POINTS_TTL" envDefault:"8760h"`
@@ -44,6 +41,10 @@ type Config struct {
 	// PprofAddr, when set, serves net/http/pprof there (profiling under load); keep it on
 	// loopback.
 	PprofAddr string `env:"LOYALTY_PPROF_ADDR"`
+
+	// NATSReplicas is how many servers of a NATS cluster keep each JetStream stream (1, 3 or 5);
+	// a cluster of 3 with 3 replicas keeps the bus through the loss of any one server.
+	NATSReplicas int `env:"LOYALTY_NATS_REPLICAS" envDefault:"1"`
 }
 
 // Load parses the environment.
