@@ -108,3 +108,17 @@ func (c Config) HasRole(role string) bool {
 	}
 	return false
 }
+
+// Variables are the environment variables Load reads, each with its default ("" for none):
+// what a deployment file may set.
+func Variables() map[string]string {
+	params, err := env.GetFieldParams(&Config{})
+	if err != nil {
+		panic(fmt.Sprintf("config: the Config struct's tags: %v", err)) // a programming error, caught by every test
+	}
+	vars := make(map[string]string, len(params))
+	for _, p := range params {
+		vars[p.Key] = p.DefaultValue
+	}
+	return vars
+}

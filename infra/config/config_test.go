@@ -73,3 +73,13 @@ func TestNATSReplicasNeedACluster(t *testing.T) {
 		require.ErrorContains(t, err, "LOYALTY_NATS_REPLICAS", bad)
 	}
 }
+
+func TestVariablesListTheTagsWithTheirDefaults(t *testing.T) {
+	vars := config.Variables()
+	assert.Equal(t, ":8080", vars["LOYALTY_HTTP_ADDR"])
+	assert.Equal(t, "1", vars["LOYALTY_NATS_REPLICAS"])
+	assert.Equal(t, "all", vars["LOYALTY_ROLES"])
+	assert.Contains(t, vars, "LOYALTY_JWT_SECRET")
+	assert.Equal(t, "", vars["LOYALTY_JWT_SECRET"])
+	assert.NotContains(t, vars, "LOYALTY_TOKEN", "loyaltyctl's, not loyaltyd's")
+}
