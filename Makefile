@@ -3,7 +3,7 @@ GO ?= go
 TEST_TIMEOUT ?= 25m
 PKGS := ./...
 
-.PHONY: run test build vet fmt-check bench bench-http fuzz mutate postgres tools
+.PHONY: run test compose-tool build vet fmt-check bench bench-http fuzz mutate postgres tools
 
 run: postgres
 	$(GO) run ./cmd/loyaltyd
@@ -14,6 +14,10 @@ build:
 postgres:
 	@./scripts/ensure-postgres.sh
 
+# deploy's test checks docker-compose.yml with `docker-compose config` (no engine needed).
+compose-tool:
+	@./scripts/ensure-docker-compose.sh
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -21,7 +25,7 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
-test: postgres fmt-check vet
+test: postgres compose-tool fmt-check vet
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 # Benchmarks are measured, never asserted: figures go into notes as ratios against a baseline.
