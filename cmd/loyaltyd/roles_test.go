@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -69,6 +70,15 @@ func TestRolesSplitOverFiveProcesses(t *testing.T) {
 		out, err := hc.CombinedOutput()
 		assert.NoError(t, err, "loyaltyd healthcheck: %s", out)
 	}
+
+	// Only the api processes count as peers for the shared rate limits: a process that takes no
+	// requests must not shrink every api process's share.
+	pool, err := pgxpool.New(t.Context(), dsn)
+	require.NoError(t, err)
+	defer pool.Close()
+	var peers int
+	require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM http_rate_peers WHERE heartbeat_at > now() - interval '10 seconds'`).Scan(&peers))
+	assert.Equal(t, 2, peers, "live rate-limit peers")
 
 	// Points earned through api2, a gift defined through api1, exchanged through api2: the
 	// process role runs the saga, the projector shows it delivered through api1.
