@@ -48,6 +48,25 @@ if [ "$procs" -gt 1 ]; then
   # Every process keeps the default pool; PostgreSQL's max_connections must hold them all.
 fi
 
+# The claim scenario's third side: a durable Redis of its own (appendfsync always, on a free
+# port, in a scratch directory), when redis-server is installed. BENCH_REDIS=host:port uses
+# one that already runs instead; BENCH_REDIS=off leaves Redis out.
+redis_args=()
+if [ "${BENCH_REDIS:-}" = off ]; then
+  :
+elif [ -n "${BENCH_REDIS:-}" ]; then
+  redis_args=(--redis "$BENCH_REDIS")
+elif command -v redis-server >/dev/null 2>&1; then
+  rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$data/redis"
+  redis-server --bind 127.0.0.1 --port "$rport" --dir "$data/redis" --appendonly yes --appendfsync always \
+    --save "" --logfile "$data/redis/redis.log" --daemonize no &
+  pids+=($!)
+  redis_args=(--redis "127.0.0.1:$rport")
+else
+  echo "redis-server not installed: the claim scenario runs without its Redis side" >&2
+fi
+
 urls=()
 for i in $(seq 0 $((procs - 1))); do
   p=$((port + i))
@@ -67,4 +86,4 @@ for i in $(seq 0 $((procs - 1))); do
   urls+=("http://127.0.0.1:$p")
 done
 
-./bin/loyaltyctl bench http --url "$(IFS=,; echo "${urls[*]}")" "$@"
+./bin/loyaltyctl bench http --url "$(IFS=,; echo "${urls[*]}")" "${redis_args[@]}" "$@"

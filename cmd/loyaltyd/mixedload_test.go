@@ -254,7 +254,7 @@ func (l *mixedLoad) verify(dsn string) loadOutcome {
 	}
 	runCtl("audit")
 	for _, p := range []string{"points_accounts", "points_ledger", "coupons", "gift_catalog", "gift_exchanges",
-		"gift_sagas", "orders_state", "inbox_messages", "inbox_reminders", "inbox_exchanges"} {
+		"gift_sagas", "orders_state", "inbox_messages", "inbox_reminders", "inbox_exchanges", "console_stats"} {
 		runCtl("projections", "verify", p)
 	}
 	return out

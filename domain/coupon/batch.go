@@ -3,6 +3,7 @@ package coupon
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/loyaltyforge/loyalty/domain/supply"
@@ -29,6 +30,7 @@ type Batch struct {
 	created   bool
 	supply    supply.Supply
 	allowlist map[string]struct{}
+	closed    bool
 }
 
 // ReplayBatch builds a batch from its stream.
@@ -40,11 +42,21 @@ func ReplayBatch(events ...Event) *Batch {
 	return b
 }
 
+// Clone is an independent copy (see supply.Supply.Clone).
+func (b *Batch) Clone() *Batch {
+	c := *b
+	c.supply = b.supply.Clone()
+	c.allowlist = maps.Clone(b.allowlist)
+	return &c
+}
+
 // Apply evolves the batch; supply events go to its supply.
 func (b *Batch) Apply(e Event) {
 	switch e := e.(type) {
 	case BatchCreated:
 		b.id, b.spec, b.created = e.BatchID, e.Spec, true
+	case BatchClosed:
+		b.closed = true
 	case AllowlistAdded:
 		if b.allowlist == nil {
 			b.allowlist = make(map[string]struct{}, len(e.UserIDs))
@@ -153,6 +165,9 @@ func (s BatchSpec) ValidityFor(claimedAt time.Time) (from, until time.Time) {
 // status and no events, even once the window has closed.
 func (b *Batch) Claim(couponID, userID string, holdUntil, now time.Time) ([]Event, supply.Status, error) {
 	if b.supply.Status(couponID) == supply.StatusNone {
+		if err := b.Open(); err != nil {
+			return nil, supply.StatusNone, err
+		}
 		if err := b.ClaimWindowOpen(now); err != nil {
 			return nil, supply.StatusNone, err
 		}
@@ -163,6 +178,9 @@ func (b *Batch) Claim(couponID, userID string, holdUntil, now time.Time) ([]Even
 // Issue is Claim for an admin issuance: eligibility and supply, regardless of the claim window.
 func (b *Batch) Issue(couponID, userID string, holdUntil, now time.Time) ([]Event, supply.Status, error) {
 	if b.supply.Status(couponID) == supply.StatusNone {
+		if err := b.Open(); err != nil {
+			return nil, supply.StatusNone, err
+		}
 		if err := b.Eligible(userID); err != nil {
 			return nil, supply.StatusNone, err
 		}

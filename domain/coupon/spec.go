@@ -61,6 +61,10 @@ type BatchSpec struct {
 	UseStartsAt         *time.Time `json:"use_starts_at,omitempty"`
 	UseEndsAt           *time.Time `json:"use_ends_at,omitempty"`
 	ValidDaysAfterClaim *int       `json:"valid_days_after_claim,omitempty"`
+
+	// MerchantID owns the batch; empty for a platform batch made by an admin (and for every
+	// batch defined before merchants existed). A merchant's batch discounts only its own items.
+	MerchantID string `json:"merchant_id,omitempty"`
 }
 
 // ErrInvalid is wrapped by every FieldError from Validate.
@@ -173,7 +177,7 @@ func (s BatchSpec) Validate() error {
 	if s.UseEndsAt == nil && s.ValidDaysAfterClaim == nil {
 		return invalid("use_ends_at", "use_ends_at or valid_days_after_claim is required")
 	}
-	return nil
+	return s.validateMerchant()
 }
 
 func (sc Scope) validate() error {
