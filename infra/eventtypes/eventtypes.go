@@ -3,6 +3,7 @@
 package eventtypes
 
 import (
+	"github.com/loyaltyforge/loyalty/domain/address"
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/domain/fulfillment"
@@ -24,6 +25,7 @@ func All() []es.Event {
 	all = append(all, toES(order.EventTypes())...)
 	all = append(all, toES(inbox.EventTypes())...)
 	all = append(all, toES(gift.EventTypes())...)
+	all = append(all, toES(address.EventTypes())...)
 	return all
 }
 
