@@ -54,6 +54,7 @@ func TestVerifyOfEveryProjectionPassesAfterSequencesJump(t *testing.T) {
 	r.Add(pointsproj.NewAccounts(codec))
 	r.Add(pointsproj.NewLedger(codec))
 	r.Add(consoleproj.New(codec))
+	r.Add(pointsproj.NewLotTrace(codec))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(runCtx) }()

@@ -29,9 +29,16 @@ func All() []es.Event {
 	return all
 }
 
-// Codec returns a new codec that knows every domain event. Each call builds a fresh one, so a
-// caller may register upcasters on it without affecting others.
-func Codec() *es.Codec { return es.NewCodec(All()...) }
+// Codec returns a new codec that knows every domain event and every older version the domain
+// packages can upcast. Each call builds a fresh one, so a caller may register upcasters on it
+// without affecting others.
+func Codec() *es.Codec {
+	c := es.NewCodec(All()...)
+	for from, u := range points.Upcasters() {
+		c.Upcast(from, u)
+	}
+	return c
+}
 
 func toES[E interface{ EventName() string }](in []E) []es.Event {
 	out := make([]es.Event, len(in))

@@ -76,6 +76,10 @@ func TestDocumentCoversTheContract(t *testing.T) {
 		"POST /v1/users/{user_id}/messages/read-all",
 		"DELETE /v1/users/{user_id}/messages/{message_id}",
 		"POST /v1/messages",
+		// returns, tracing and adjustments
+		"POST /v1/orders/{order_id}/refunds",
+		"GET /v1/users/{user_id}/points/lots",
+		"POST /v1/users/{user_id}/points/debits",
 	}
 	ops, err := httpapi.DocumentedOperations()
 	require.NoError(t, err)

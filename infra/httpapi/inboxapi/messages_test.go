@@ -207,7 +207,9 @@ func TestAMerchantWritesOnlyToHoldersOfItsOwnBatches(t *testing.T) {
 	require.Equal(t, http.StatusCreated, c.Status, string(c.Body))
 	e.Do("GET", "/v1/coupon-batches/a-spring?min_position="+c.Header.Get("Loyalty-Position"), e.admin, nil)
 
-	msg := func(to map[string]any) map[string]any { return map[string]any{"to": to, "title": "From A", "body": "Hello"} }
+	msg := func(to map[string]any) map[string]any {
+		return map[string]any{"to": to, "title": "From A", "body": "Hello"}
+	}
 	r := e.Do("POST", "/v1/messages", shopA, msg(map[string]any{"batch_holders": "a-spring"}))
 	require.Equal(t, http.StatusAccepted, r.Status, string(r.Body))
 	var acc struct {
