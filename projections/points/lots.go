@@ -112,7 +112,7 @@ type traceOp struct {
 
 type traceBatch struct {
 	user   string
-	reset  bool // a period opened: rows the batch does not touch lose what they had left
+	reset  bool // a period opened: the member's rows from before the batch lose what they had left
 	lots   map[string]*traceOp
 	holds  map[string][]points.Take // holds stored by the batch
 	closed map[string]bool          // holds from before the batch that it deletes
@@ -296,14 +296,13 @@ func (c *traceCols) args() []any {
 
 func writeTrace(ctx context.Context, tx projections.Tx, order []string, users map[string]*traceBatch) error {
 	var (
-		resetUsers         []string
-		touchedU, touchedL []string
-		closedU, closedH   []string
-		hU, hID, hLots     []string
-		uU, uL             []string
-		uSet               []bool
-		uRem, uFroz, uExp  []int64
-		inserts, carried   traceCols
+		resetUsers        []string
+		closedU, closedH  []string
+		hU, hID, hLots    []string
+		uU, uL            []string
+		uSet              []bool
+		uRem, uFroz, uExp []int64
+		inserts, carried  traceCols
 	)
 	for _, user := range order {
 		u := users[user]
@@ -323,9 +322,6 @@ func writeTrace(ctx context.Context, tx projections.Tx, order []string, users ma
 			hU, hID, hLots = append(hU, user), append(hID, id), append(hLots, string(raw))
 		}
 		for id, op := range u.lots {
-			if u.reset {
-				touchedU, touchedL = append(touchedU, user), append(touchedL, id)
-			}
 			switch op.kind {
 			case opDelta, opSet:
 				uU, uL, uSet = append(uU, user), append(uL, id), append(uSet, op.kind == opSet)
@@ -340,10 +336,10 @@ func writeTrace(ctx context.Context, tx projections.Tx, order []string, users ma
 	b := tx.Batch()
 	if len(resetUsers) > 0 {
 		b.Queue(`DELETE FROM points_lot_trace_holds WHERE user_id = ANY($1::text[])`, resetUsers)
-		b.Queue(`UPDATE points_lot_trace l SET remaining = 0, frozen = 0
-			WHERE l.user_id = ANY($1::text[]) AND (l.remaining <> 0 OR l.frozen <> 0)
-			  AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS t(user_id, lot_id)
-				WHERE t.user_id = l.user_id AND t.lot_id = l.lot_id)`, resetUsers, touchedU, touchedL)
+		// Every op of a member whose period opened in the batch sets remaining and frozen
+		// outright, so zeroing all the member's rows first leaves them right.
+		b.Queue(`UPDATE points_lot_trace SET remaining = 0, frozen = 0
+			WHERE user_id = ANY($1::text[]) AND (remaining <> 0 OR frozen <> 0)`, resetUsers)
 	}
 	if len(closedH) > 0 {
 		b.Queue(`DELETE FROM points_lot_trace_holds h USING unnest($1::text[], $2::text[]) AS k(user_id, hold_id)

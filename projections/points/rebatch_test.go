@@ -158,6 +158,13 @@ func TestPointsProjectionsBuildTheSameInAnyBatching(t *testing.T) {
 				assert.Equal(t, live, rowsOf(t, pool, p.Name()+"_chunks", table), "%s in random chunks", table)
 				assert.Equal(t, live, rowsOf(t, pool, p.Name()+"_rebuilt", table), "%s in one batch", table)
 			}
+			if p.Name() == "points_lot_trace" {
+				ref := pointsproj.NewReferenceLotTrace(codec)
+				applyInChunks(t, pool, ref, "reference", log, chunks)
+				for _, table := range p.Tables() {
+					assert.Equal(t, rowsOf(t, pool, p.Name()+"_live", table), rowsOf(t, pool, "reference", table), "%s as the per-event reference builds it", table)
+				}
+			}
 			checkAgainstAccounts(t, codec, pool, p.Name(), p.Name()+"_rebuilt", accts, log)
 		})
 	}
