@@ -20,7 +20,12 @@ const (
 // reports that the server ran out of events before count.
 func (s *Store) eachAll(ctx context.Context, opts esdb.ReadAllOptions, count uint64,
 	fn func(ev *esdb.RecordedEvent) (stop bool, err error)) (end bool, err error) {
+	done, err := s.begin()
+	if err != nil {
+		return false, err
+	}
 	rs, err := s.client.ReadAll(ctx, opts, count)
+	done()
 	if err != nil {
 		return false, err
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -23,6 +24,7 @@ import (
 // allowed to read $all (an admin in a secure cluster).
 type Store struct {
 	client *esdb.Client
+	life   *lifetime
 
 	// UniqueIDs makes Append reject an event id already in the store, as the contract asks.
 	// EventStoreDB only deduplicates ids within one stream, so each id is first claimed with a
@@ -51,7 +53,7 @@ func New(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("esdbstore: client: %w", err)
 	}
-	s := &Store{client: client, UniqueIDs: true, SubscribeBatch: 128,
+	s := &Store{client: client, life: &lifetime{}, UniqueIDs: true, SubscribeBatch: 128,
 		RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second}
 	if _, err := s.Head(ctx); err != nil {
 		s.Close()
@@ -68,8 +70,42 @@ func (s *Store) WithoutIDClaims() *Store {
 	return &c
 }
 
-// Close releases the connection; the store cannot be used afterwards.
-func (s *Store) Close() { _ = s.client.Close() }
+// Close releases the connection; the store cannot be used afterwards. It waits for calls that
+// have begun: the client panics (a send on a closed channel) when a call starts while it closes,
+// which is what an application shutting down with commands in flight would do.
+func (s *Store) Close() {
+	if s.life == nil {
+		_ = s.client.Close()
+		return
+	}
+	s.life.mu.Lock()
+	s.life.closed = true
+	s.life.mu.Unlock()
+	_ = s.client.Close()
+}
+
+// lifetime is shared by a store and its WithoutIDClaims copies: a call begins only while the
+// client is open.
+type lifetime struct {
+	mu     sync.RWMutex
+	closed bool
+}
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("esdbstore: closed")
+
+// begin holds the client open until end is called.
+func (s *Store) begin() (end func(), err error) {
+	if s.life == nil { // a Store literal of a unit test, with no client to guard
+		return func() {}, nil
+	}
+	s.life.mu.RLock()
+	if s.life.closed {
+		s.life.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.life.mu.RUnlock, nil
+}
 
 // clientLog sends the client's own messages to debug: it reports every dropped or cancelled
 // call as an error, including those this store ends on purpose, and the store returns the
@@ -93,7 +129,12 @@ func (s *Store) Append(ctx context.Context, stream string, expected es.ExpectedV
 			return es.AppendResult{}, err
 		}
 	}
+	end, err := s.begin()
+	if err != nil {
+		return es.AppendResult{}, err
+	}
 	res, err := s.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: rev}, data...)
+	end()
 	if err != nil {
 		return es.AppendResult{}, s.appendError(ctx, stream, expected, err)
 	}
@@ -154,7 +195,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, limit
 }
 
 func (s *Store) readStream(ctx context.Context, stream string, opts esdb.ReadStreamOptions, count uint64) ([]es.RecordedEvent, error) {
+	end, err := s.begin()
+	if err != nil {
+		return nil, err
+	}
 	rs, err := s.client.ReadStream(ctx, stream, opts, count)
+	end()
 	if err != nil {
 		return nil, fmt.Errorf("esdbstore: read %s: %w", stream, err)
 	}

@@ -63,11 +63,16 @@ type subItem struct {
 // subscribeOnce runs one subscription until it drops (dropped) or the handler or an event
 // fails (err).
 func (s *Store) subscribeOnce(ctx context.Context, last *es.Position, h es.Handler) (dropped, err error) {
+	end, err := s.begin()
+	if err != nil {
+		return nil, err
+	}
 	sub, err := s.client.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
 		From: allFrom(*last),
 		// The server skips "$" event types; stream names are checked again on our side.
 		Filter: esdb.ExcludeSystemEventsFilter(),
 	})
+	end()
 	if err != nil {
 		return err, nil
 	}

@@ -68,7 +68,12 @@ func (s *Store) claimID(ctx context.Context, stream string, id uuid.UUID) error 
 	// The claim needs an id of its own, fresh each time: ESDB treats a repeated append of the
 	// same event id to the same stream as an idempotent success, which would hide a duplicate.
 	claim := esdb.EventData{EventID: uuid.New(), EventType: claimType, ContentType: esdb.ContentTypeJson, Data: data}
+	end, err := s.begin()
+	if err != nil {
+		return err
+	}
 	_, err = s.client.AppendToStream(ctx, claimStream(id), esdb.AppendToStreamOptions{ExpectedRevision: esdb.NoStream{}}, claim)
+	end()
 	if isWrongExpectedVersion(err) {
 		return fmt.Errorf("%w: %s", es.ErrDuplicateEvent, id)
 	}

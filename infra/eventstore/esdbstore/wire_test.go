@@ -199,8 +199,16 @@ func TestSubscriptionResumesAfterTheServerRestarts(t *testing.T) {
 	}()
 	appendN := func(from, to int) {
 		for i := from; i < to; i++ {
-			_, err := s.Append(context.Background(), fmt.Sprintf("acct-%d", i%4), es.Any,
-				[]es.EventData{{ID: es.NewID(), Type: "t.v1", Data: []byte(fmt.Sprintf(`{"n":%d}`, i))}})
+			ev := []es.EventData{{ID: es.NewID(), Type: "t.v1", Data: []byte(fmt.Sprintf(`{"n":%d}`, i))}}
+			// Right after a restart the client may still find the server "not ready" until it
+			// has reconnected: an append that fails so wrote nothing and is tried again.
+			var err error
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				_, err = s.Append(context.Background(), fmt.Sprintf("acct-%d", i%4), es.Any, ev)
+				if err == nil || !strings.Contains(err.Error(), "ErrorUnavailable") || time.Now().After(deadline) {
+					break
+				}
+			}
 			require.NoError(t, err)
 		}
 	}
@@ -228,4 +236,39 @@ func TestSubscriptionResumesAfterTheServerRestarts(t *testing.T) {
 		assert.True(t, at[i-1].Less(at[i]))
 	}
 	assert.GreaterOrEqual(t, srv.SubscribeCalls(), 2, "the subscription was made again")
+}
+
+// Calls racing Close (an application shutting down with commands still in flight) end with an
+// error, never with the client's panic on its closed channel.
+func TestCallsRacingCloseEndWithAnErrorNotAPanic(t *testing.T) {
+	srv := esdbtest.Start(t, esdbtest.Options{})
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		s, err := New(ctx, srv.URL())
+		cancel()
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for w := range 16 {
+			wg.Go(func() {
+				<-start
+				for i := 0; ; i++ {
+					_, err := s.Append(context.Background(), fmt.Sprintf("close-%d-%d", w, i), es.Any,
+						[]es.EventData{{ID: es.NewID(), Type: "t.v1", Data: []byte(`{}`)}})
+					if err != nil {
+						return
+					}
+					if _, err := s.ReadStream(context.Background(), fmt.Sprintf("close-%d-%d", w, i), 1, 10); err != nil {
+						return
+					}
+				}
+			})
+		}
+		close(start)
+		time.Sleep(30 * time.Millisecond)
+		s.Close()
+		wg.Wait()
+		_, err = s.Append(context.Background(), "after-close", es.Any, []es.EventData{{ID: es.NewID(), Type: "t.v1", Data: []byte(`{}`)}})
+		require.ErrorIs(t, err, ErrClosed)
+	}
 }
