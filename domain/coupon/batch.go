@@ -29,6 +29,7 @@ type Batch struct {
 	created   bool
 	supply    supply.Supply
 	allowlist map[string]struct{}
+	codes     batchCodes // codes.go
 }
 
 // ReplayBatch builds a batch from its stream.
@@ -42,6 +43,9 @@ func ReplayBatch(events ...Event) *Batch {
 
 // Apply evolves the batch; supply events go to its supply.
 func (b *Batch) Apply(e Event) {
+	if b.applyCodes(e) {
+		return
+	}
 	switch e := e.(type) {
 	case BatchCreated:
 		b.id, b.spec, b.created = e.BatchID, e.Spec, true
@@ -151,7 +155,15 @@ func (s BatchSpec) ValidityFor(claimedAt time.Time) (from, until time.Time) {
 // and one unit is reserved under the coupon id until holdUntil (then the wallet receives the
 // coupon and the batch commits it, or the sweeper releases it). A replayed coupon id returns its
 // status and no events, even once the window has closed.
+// A batch handed out by codes is refused (ErrClaimWithCode): its coupons are redeemed.
 func (b *Batch) Claim(couponID, userID string, holdUntil, now time.Time) ([]Event, supply.Status, error) {
+	if b.created && b.spec.Mode() != CodeModeNone && b.supply.Status(couponID) == supply.StatusNone {
+		return nil, supply.StatusNone, ErrClaimWithCode
+	}
+	return b.claim(couponID, userID, holdUntil, now)
+}
+
+func (b *Batch) claim(couponID, userID string, holdUntil, now time.Time) ([]Event, supply.Status, error) {
 	if b.supply.Status(couponID) == supply.StatusNone {
 		if err := b.ClaimWindowOpen(now); err != nil {
 			return nil, supply.StatusNone, err

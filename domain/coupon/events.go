@@ -82,5 +82,6 @@ func (Expired) EventName() string        { return "coupon.expired.v1" }
 // beside these.
 func EventTypes() []Event {
 	return []Event{BatchCreated{}, AllowlistAdded{}, Received{}, Reserved{}, Used{}, Released{}, Expired{},
-		JobStarted{}, ChunkQueued{}, ChunkRequeued{}, JobQueued{}, ChunkDone{}, JobCompleted{}}
+		JobStarted{}, ChunkQueued{}, ChunkRequeued{}, JobQueued{}, ChunkDone{}, JobCompleted{},
+		CodesAttached{}, CodeTaken{}}
 }

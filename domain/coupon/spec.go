@@ -61,6 +61,7 @@ type BatchSpec struct {
 	UseStartsAt         *time.Time `json:"use_starts_at,omitempty"`
 	UseEndsAt           *time.Time `json:"use_ends_at,omitempty"`
 	ValidDaysAfterClaim *int       `json:"valid_days_after_claim,omitempty"`
+	CodeSpec                       // code_mode, shared_code (codes.go)
 }
 
 // ErrInvalid is wrapped by every FieldError from Validate.
@@ -93,6 +94,7 @@ func (s BatchSpec) WithDefaults() BatchSpec {
 	if s.Scope.Type == "" {
 		s.Scope.Type = ScopeAll
 	}
+	s.CodeSpec = s.CodeSpec.withDefaults()
 	return s
 }
 
@@ -173,7 +175,7 @@ func (s BatchSpec) Validate() error {
 	if s.UseEndsAt == nil && s.ValidDaysAfterClaim == nil {
 		return invalid("use_ends_at", "use_ends_at or valid_days_after_claim is required")
 	}
-	return nil
+	return s.CodeSpec.validate()
 }
 
 func (sc Scope) validate() error {

@@ -9,6 +9,7 @@ import (
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/infra/bus"
+	"github.com/loyaltyforge/loyalty/infra/couponcodes"
 	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
 	"github.com/loyaltyforge/loyalty/infra/httpapi"
 	"github.com/loyaltyforge/loyalty/infra/httpapi/couponapi"
@@ -26,13 +27,16 @@ func (a *App) wireCoupons() error {
 		// Issuance writes a chunk's wallets in one transaction beside the store, in its tables.
 		opts.Wallets = issuance.Wallets{Pool: ps.Pool()}
 	}
+	opts.Codes = couponcodes.Store{Pool: a.Pool, Logger: a.Log}
 	cmds := couponcmd.New(a.Store, a.Codec, a.Clock, opts)
 	reader := couponrm.Reader{DB: a.ReadDB, Store: a.Store, Codec: a.Codec}
 	a.AddProjector(couponproj.New(a.Codec))
-	couponapi.Register(a.HTTP, couponapi.Deps{
+	deps := couponapi.Deps{
 		Commands: cmds, Reader: reader, Listings: issuance.Listings{Pool: a.Pool}, Clock: a.Clock, Public: a.Store.Public,
 		ClaimLimits: httpapi.ClaimLimits(a.Cfg),
-	})
+	}
+	couponapi.Register(a.HTTP, deps)
+	couponapi.RegisterCodes(a.HTTP, deps, couponapi.CodeDeps{RedeemLimits: httpapi.CodeFailureLimits(a.Cfg)})
 
 	a.Publish(coupon.ChunkEventTypes()...)
 	subjects := make([]string, 0, 2)

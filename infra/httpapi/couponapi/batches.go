@@ -45,6 +45,7 @@ type batchJSON struct {
 	Used                int64           `json:"used"`
 	Expired             int64           `json:"expired"`
 	Remaining           int64           `json:"remaining"`
+	codeJSON                            // code_mode, shared_code (codes.go)
 }
 
 func toBatchJSON(b readcoupon.Batch) batchJSON {
@@ -60,6 +61,7 @@ func toBatchJSON(b readcoupon.Batch) batchJSON {
 		ClaimStartsAt: utc(s.ClaimStartsAt), ClaimEndsAt: utc(s.ClaimEndsAt),
 		UseStartsAt: utcPtr(s.UseStartsAt), UseEndsAt: utcPtr(s.UseEndsAt), ValidDaysAfterClaim: s.ValidDaysAfterClaim,
 		Issued: b.Issued, Used: b.Used, Expired: b.Expired, Remaining: b.Remaining,
+		codeJSON: toCodeJSON(s),
 	}
 }
 
