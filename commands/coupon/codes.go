@@ -23,7 +23,7 @@ type CodeStore interface {
 	// ReserveShared stores the batch's shared code under gen unless a batch open until after now
 	// holds the same code (ErrSharedCodeInUse). owns tells a live holder from the leftover of a
 	// creation that failed.
-	ReserveShared(ctx context.Context, batchID, gen, code string, openUntil time.Time,
+	ReserveShared(ctx context.Context, batchID, gen, code string, openUntil, now time.Time,
 		owns func(ctx context.Context, batchID, gen string) (bool, error)) error
 	// Discard deletes what a generation stored (its batch was not created).
 	Discard(ctx context.Context, gen string) error
@@ -79,7 +79,7 @@ func (h *Handlers) createCodeBatch(ctx context.Context, batchID string, spec cou
 		err = codes.GenerateUnique(ctx, batchID, gen, count)
 	case coupon.CodeModeShared:
 		code, _ := coupon.NormalizeCode(spec.SharedCode)
-		err = codes.ReserveShared(ctx, batchID, gen, code, spec.ClaimEndsAt, h.ownsCodes)
+		err = codes.ReserveShared(ctx, batchID, gen, code, spec.ClaimEndsAt, h.clock.Now(), h.ownsCodes)
 	}
 	if err == nil {
 		var res es.AppendResult

@@ -100,7 +100,7 @@ func isUniqueViolation(err error) bool {
 
 // ReserveShared holds an advisory lock on the code's hash while it checks for an open holder
 // and inserts, so two creations with the same code cannot both pass.
-func (s Store) ReserveShared(ctx context.Context, batchID, gen, code string, openUntil time.Time,
+func (s Store) ReserveShared(ctx context.Context, batchID, gen, code string, openUntil, now time.Time,
 	owns func(ctx context.Context, batchID, gen string) (bool, error)) error {
 	hash := coupon.CodeHash(code)
 	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
@@ -116,7 +116,7 @@ func (s Store) ReserveShared(ctx context.Context, batchID, gen, code string, ope
 		}
 		rows, err := tx.Query(ctx, `
 			SELECT batch_id, generation, created_at < now() - $2::interval
-			FROM coupon_shared_codes WHERE code_hash = $1 AND open_until > now()`, hash, orphanAge.String())
+			FROM coupon_shared_codes WHERE code_hash = $1 AND open_until > $3`, hash, orphanAge.String(), now)
 		if err != nil {
 			return err
 		}

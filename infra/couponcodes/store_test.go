@@ -144,14 +144,14 @@ func TestASharedCodeBelongsToOneOpenBatch(t *testing.T) {
 	owns := func(_ context.Context, _, gen string) (bool, error) { return live[gen], nil }
 	week := time.Now().Add(7 * 24 * time.Hour)
 
-	require.NoError(t, s.ReserveShared(ctx, "A", "gA", "SUMMER10", week, owns))
-	err := s.ReserveShared(ctx, "B", "gB", "SUMMER10", week, owns)
+	require.NoError(t, s.ReserveShared(ctx, "A", "gA", "SUMMER10", week, time.Now(), owns))
+	err := s.ReserveShared(ctx, "B", "gB", "SUMMER10", week, time.Now(), owns)
 	assert.ErrorIs(t, err, couponcmd.ErrSharedCodeInUse)
 
 	// An ended batch does not hold its code: a new batch may reuse it, and a lookup finds the
 	// newer one first.
-	require.NoError(t, s.ReserveShared(ctx, "old", "gOld", "WINTER", time.Now().Add(-time.Hour), owns))
-	require.NoError(t, s.ReserveShared(ctx, "new", "gNew", "WINTER", week, owns))
+	require.NoError(t, s.ReserveShared(ctx, "old", "gOld", "WINTER", time.Now().Add(-time.Hour), time.Now(), owns))
+	require.NoError(t, s.ReserveShared(ctx, "new", "gNew", "WINTER", week, time.Now(), owns))
 	m, err := s.Find(ctx, coupon.CodeHash("WINTER"))
 	require.NoError(t, err)
 	require.Len(t, m, 2)
@@ -159,10 +159,10 @@ func TestASharedCodeBelongsToOneOpenBatch(t *testing.T) {
 	assert.Equal(t, coupon.CodeModeShared, m[0].Mode)
 
 	// The leftover of a creation that failed long ago (no batch owns it) does not hold the code.
-	require.NoError(t, s.ReserveShared(ctx, "ghost", "gGhost", "AUTUMN", week, owns))
+	require.NoError(t, s.ReserveShared(ctx, "ghost", "gGhost", "AUTUMN", week, time.Now(), owns))
 	_, err = pool.Exec(ctx, `UPDATE coupon_shared_codes SET created_at = now() - interval '2 minutes' WHERE generation = 'gGhost'`)
 	require.NoError(t, err)
-	require.NoError(t, s.ReserveShared(ctx, "C", "gC", "AUTUMN", week, owns))
+	require.NoError(t, s.ReserveShared(ctx, "C", "gC", "AUTUMN", week, time.Now(), owns))
 	m, err = s.Find(ctx, coupon.CodeHash("AUTUMN"))
 	require.NoError(t, err)
 	require.Len(t, m, 1)
@@ -173,7 +173,7 @@ func TestASharedCodeBelongsToOneOpenBatch(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
-			if s.ReserveShared(ctx, "R", "gR"+string(rune('a'+i)), "RACE", week, owns) == nil {
+			if s.ReserveShared(ctx, "R", "gR"+string(rune('a'+i)), "RACE", week, time.Now(), owns) == nil {
 				ok.Add(1)
 			}
 		})
