@@ -1,7 +1,9 @@
 package couponapi_test
 
 import (
+	"context"
 	"fmt"
+	"strconv"
 	"net/http"
 	"strings"
 	"sync"
@@ -139,7 +141,37 @@ func TestCodesOverHTTP(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, r.Status)
 	assert.Equal(t, "not_eligible", code(t, r))
 	require.Equal(t, http.StatusOK, ta.Do("POST", "/v1/coupon-batches/vip/allowlist", admin, "u1\n", "Content-Type", "text/csv").Status)
-	assert.Equal(t, http.StatusCreated, redeem(ta, u1, "u1", "vip-only").Status)
+	r = redeem(ta, u1, "u1", "vip-only")
+	assert.Equal(t, http.StatusCreated, r.Status)
+
+	// The read model is a function of the log, code batches and redemptions included: a rebuild
+	// gives the same batches, and a verify finds no difference.
+	ctx := context.Background()
+	require.NoError(t, ta.App.Runner.WaitFor(ctx, mustInt(t, position(r))))
+	require.NoError(t, ta.App.Runner.RequestRebuild(ctx, "coupons", nil))
+	rep, err := ta.App.Runner.Verify(ctx, "coupons", nil)
+	require.NoError(t, err)
+	for _, d := range rep.Tables {
+		assert.True(t, d.Clean(), "%s: %d rows only live, %d only rebuilt", d.Table, d.LiveOnlyCount, d.RebuiltOnlyCount)
+	}
+	r = ta.Do("GET", "/v1/coupon-batches/sh", admin, nil)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	sh := r.Map(t)
+	assert.Equal(t, "shared", sh["code_mode"])
+	assert.Equal(t, "SUMMER-10", sh["shared_code"])
+	assert.EqualValues(t, 2, sh["issued"])
+	r = ta.Do("GET", "/v1/coupon-batches/uq", admin, nil)
+	assert.EqualValues(t, 3, r.Map(t)["issued"])
+	plain := ta.Do("POST", "/v1/coupon-batches", admin, batchBody("plain", 1, 1))
+	require.Equal(t, http.StatusCreated, plain.Status)
+	assert.Equal(t, "none", plain.Map(t)["code_mode"])
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	require.NoError(t, err, "%q", s)
+	return n
 }
 
 // TestCodeGuessingIsRateLimitedPerMember: ten failed codes a minute, then 429 for that member
