@@ -3,8 +3,8 @@ package couponapi_test
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
