@@ -123,11 +123,16 @@ func (h *Handlers) commitClaim(ctx context.Context, batchID, couponID string, me
 	res, err := h.doBatch(ctx, batchID, meta, func(b *batchState) ([]coupon.Event, error) {
 		now := h.clock.Now()
 		reqs := []supply.Request{{Op: supply.OpCommit, Key: couponID}}
+		var code []coupon.Event
 		if b.Supply().Status(couponID) == supply.StatusReleased {
 			again := couponID + "#again"
 			reqs = []supply.Request{
 				{Op: supply.OpReserve, Key: again, Qty: 1, Until: now.Add(h.opts.ClaimHold)},
 				{Op: supply.OpCommit, Key: again},
+			}
+			var ok bool
+			if code, ok = b.RetakeCode(couponID, again); !ok {
+				h.opts.Logger.Error("a redeemed code was taken again while its first redemption was stalled", "batch", batchID, "coupon", couponID)
 			}
 		}
 		out := supply.DecideMany(b.Supply(), reqs, now)
@@ -136,7 +141,7 @@ func (h *Handlers) commitClaim(ctx context.Context, batchID, couponID string, me
 				return nil, o.Err
 			}
 		}
-		return toCoupon(supply.Flatten(out)), nil
+		return append(toCoupon(supply.Flatten(out)), code...), nil
 	})
 	return res.Position, wrap("coupon: commit claim", err)
 }

@@ -57,11 +57,17 @@ func (c CodeSpec) withDefaults() CodeSpec {
 	return c
 }
 
-func (c CodeSpec) validate() error {
+// MaxUniqueCodes bounds a unique-code batch: its codes are generated when it is created.
+const MaxUniqueCodes = 10_000_000
+
+func (c CodeSpec) validate(total int64) error {
 	switch c.Mode() {
 	case CodeModeNone, CodeModeUnique:
 		if c.SharedCode != "" {
 			return invalid("shared_code", "is only for code_mode shared")
+		}
+		if c.Mode() == CodeModeUnique && total > MaxUniqueCodes {
+			return invalid("total", "must be at most %d for code_mode unique (one code per coupon)", MaxUniqueCodes)
 		}
 	case CodeModeShared:
 		if !ValidSharedCode(c.SharedCode) {
@@ -180,6 +186,7 @@ type batchCodes struct {
 	generation string
 	holder     map[int64]string // code seq -> supply key of the redemption holding it
 	codeOf     map[string]int64 // supply key -> code seq
+	freed      map[string]int64 // released supply key -> the code it held
 }
 
 // applyCodes evolves the code state; it reports whether e was a code event.
@@ -203,6 +210,10 @@ func (b *Batch) applyCodes(e Event) bool {
 			if c.holder[seq] == k {
 				delete(c.holder, seq)
 			}
+			if c.freed == nil {
+				c.freed = map[string]int64{}
+			}
+			c.freed[k] = seq
 		}
 	}
 	return false
@@ -266,4 +277,19 @@ func (b *Batch) CreateWithCodes(batchID string, spec BatchSpec, gen string, coun
 		return nil, err
 	}
 	return append(events, CodesAttached{Mode: spec.Mode(), Generation: gen, Count: count}), nil
+}
+
+// RetakeCode is for a claim whose reservation was released although its coupon reached the
+// wallet (it ran past its deadline): the unit is taken again under newKey, and so is the code
+// the released key held, if any. ok is false when another redemption has taken that code since;
+// nothing can undo that, and the caller reports it.
+func (b *Batch) RetakeCode(released, newKey string) (events []Event, ok bool) {
+	seq, had := b.codes.freed[released]
+	if !had {
+		return nil, true
+	}
+	if _, held := b.codes.holder[seq]; held {
+		return nil, false
+	}
+	return []Event{CodeTaken{Seq: seq, CouponID: newKey}}, true
 }

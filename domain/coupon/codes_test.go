@@ -244,3 +244,66 @@ func TestACodeBatchIsNotClaimedByItsIDAndKeepsTheClaimRules(t *testing.T) {
 	_, err = coupon.ReplayBatch().CreateWithCodes("b2", validSpec(), "g2", 0, t0)
 	assert.Error(t, err, "a batch without a code mode has no codes to attach")
 }
+
+// A redemption stalled past its deadline: the sweeper released its unit (and so its code),
+// but the coupon reached the wallet, so the late commit takes the unit and the code again.
+func TestALateCommitRetakesTheCodeItsReleaseFreed(t *testing.T) {
+	b := codeBatch(t, 10)
+	hold, now := t0.Add(time.Hour), t0.Add(time.Minute)
+	apply := func(events any) {
+		switch es := events.(type) {
+		case []coupon.Event:
+			for _, e := range es {
+				b.Apply(e)
+			}
+		case []supply.Event:
+			for _, e := range es {
+				b.Apply(e)
+			}
+		}
+	}
+	events, _, err := b.Redeem(coupon.CodeModeUnique, "g1", 3, "cA_u1", "u1", hold, now)
+	require.NoError(t, err)
+	apply(events)
+	rel, err := b.Supply().Release("cA_u1", "timeout", now)
+	require.NoError(t, err)
+	apply(rel)
+	require.Equal(t, 0, b.CodesUsed())
+
+	retake, ok := b.RetakeCode("cA_u1", "cA_u1#again")
+	require.True(t, ok)
+	assert.Equal(t, []coupon.Event{coupon.CodeTaken{Seq: 3, CouponID: "cA_u1#again"}}, retake)
+	apply(retake)
+	_, _, err = b.Redeem(coupon.CodeModeUnique, "g1", 3, "cB_u2", "u2", hold, now)
+	assert.ErrorIs(t, err, coupon.ErrCodeUsed)
+
+	none, ok := b.RetakeCode("never-had-a-code", "x#again")
+	assert.True(t, ok)
+	assert.Empty(t, none)
+
+	// Taken by someone else meanwhile: reported, not taken twice.
+	events, _, err = b.Redeem(coupon.CodeModeUnique, "g1", 4, "cC_u3", "u3", hold, now)
+	require.NoError(t, err)
+	apply(events)
+	rel, err = b.Supply().Release("cC_u3", "timeout", now)
+	require.NoError(t, err)
+	apply(rel)
+	events, _, err = b.Redeem(coupon.CodeModeUnique, "g1", 4, "cD_u4", "u4", hold, now)
+	require.NoError(t, err)
+	apply(events)
+	retake, ok = b.RetakeCode("cC_u3", "cC_u3#again")
+	assert.False(t, ok)
+	assert.Empty(t, retake)
+}
+
+func TestAUniqueCodeBatchIsBounded(t *testing.T) {
+	s := validSpec()
+	s.CodeMode, s.Total = coupon.CodeModeUnique, coupon.MaxUniqueCodes
+	require.NoError(t, s.Validate())
+	s.Total++
+	var fe *coupon.FieldError
+	require.ErrorAs(t, s.Validate(), &fe)
+	assert.Equal(t, "total", fe.Field)
+	s.CodeMode = coupon.CodeModeNone
+	assert.NoError(t, s.Validate(), "only generated codes are bounded")
+}

@@ -175,7 +175,7 @@ func (s BatchSpec) Validate() error {
 	if s.UseEndsAt == nil && s.ValidDaysAfterClaim == nil {
 		return invalid("use_ends_at", "use_ends_at or valid_days_after_claim is required")
 	}
-	return s.CodeSpec.validate()
+	return s.CodeSpec.validate(s.Total)
 }
 
 func (sc Scope) validate() error {
