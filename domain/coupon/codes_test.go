@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -176,6 +177,9 @@ func TestAUniqueCodeIsTakenOnceAndFreedWhenItsClaimIsReleased(t *testing.T) {
 	assert.ErrorIs(t, err, coupon.ErrCodeUsed, "another member")
 	_, _, err = b.Redeem(coupon.CodeModeUnique, "g1", 7, "cC_u1", "u1", hold, now)
 	assert.ErrorIs(t, err, coupon.ErrCodeUsed, "the same member again, under a new claim")
+	gate, err := b.RedeemGate(coupon.CodeModeUnique, "g1", 7, "cA_u1")
+	assert.NoError(t, err, "the holder itself passes the gate")
+	assert.Empty(t, gate, "and takes nothing twice")
 	again, st, err := b.Redeem(coupon.CodeModeUnique, "g1", 7, "cA_u1", "u1", hold, now)
 	require.NoError(t, err, "the same claim retried")
 	assert.Empty(t, again)
@@ -306,4 +310,35 @@ func TestAUniqueCodeBatchIsBounded(t *testing.T) {
 	assert.Equal(t, "total", fe.Field)
 	s.CodeMode = coupon.CodeModeNone
 	assert.NoError(t, s.Validate(), "only generated codes are bounded")
+}
+
+func TestValidUniqueCode(t *testing.T) {
+	assert.True(t, coupon.ValidUniqueCode("23456789ABCD"))
+	for _, c := range []string{"23456789ABC", "23456789ABCDE", "23456789ABC0", "23456789ABCO", "23456789ABC1",
+		"23456789ABCI", "23456789abcd", "23456789ABC-"} {
+		assert.False(t, coupon.ValidUniqueCode(c), "%q", c)
+	}
+}
+
+func TestASharedCodeRedeemsLikeAClaim(t *testing.T) {
+	s := validSpec()
+	s.CodeMode, s.SharedCode, s.Total, s.PerUserLimit = coupon.CodeModeShared, "SUMMER10", 2, 1
+	events, err := coupon.ReplayBatch().CreateWithCodes("s1", s, "gs", 0, t0)
+	require.NoError(t, err)
+	b := coupon.ReplayBatch(events...)
+	assert.Equal(t, "gs", b.CodeGeneration())
+	_, err = b.CreateWithCodes("s1", s, "gs2", 0, t0)
+	assert.ErrorIs(t, err, coupon.ErrBatchExists)
+
+	hold, now := t0.Add(time.Hour), t0.Add(time.Minute)
+	for i, user := range []string{"u1", "u2"} {
+		events, st, err := b.Redeem(coupon.CodeModeShared, "gs", 0, fmt.Sprintf("c%d_%s", i, user), user, hold, now)
+		require.NoError(t, err)
+		assert.Equal(t, supply.StatusReserved, st)
+		require.Len(t, events, 1, "a reservation, no code taken")
+		b.Apply(events[0])
+	}
+	assert.Zero(t, b.CodesUsed())
+	_, _, err = b.Redeem(coupon.CodeModeShared, "gs", 0, "c3_u3", "u3", hold, now)
+	assert.ErrorIs(t, err, supply.ErrSoldOut)
 }
