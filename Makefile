@@ -3,7 +3,7 @@ GO ?= go
 TEST_TIMEOUT ?= 25m
 PKGS := ./...
 
-.PHONY: run test build vet fmt-check bench bench-http fuzz mutate postgres tools
+.PHONY: run test build vet fmt-check bench bench-smoke bench-http fuzz mutate postgres tools
 
 run: postgres
 	$(GO) run ./cmd/loyaltyd
@@ -25,7 +25,23 @@ test: postgres fmt-check vet
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 # Benchmarks are measured, never asserted: figures go into notes as ratios against a baseline.
+# `make bench` produces the README's in-process figures, each beside the baseline of the same
+# run (long set-ups run a fixed number of iterations so no figure depends on b.N); it takes about
+# 15 minutes on 2 cores. `make bench-smoke` runs every benchmark twice: a check that they run.
+BENCHTIME ?= 3s
 bench: postgres
+	$(GO) test -run '^$$' -bench 'Append' -benchtime $(BENCHTIME) ./infra/eventstore/pgstore
+	$(GO) test -run '^$$' -bench 'HotStreamReserve64|PlainRetryReserve64' -benchtime 5000x ./commands/hotstream
+	$(GO) test -run '^$$' -bench 'TwoWritersOnALongStream' -benchtime 3000x ./commands/hotstream
+	$(GO) test -run '^$$' -bench 'Claim' -benchtime $(BENCHTIME) ./commands/coupon
+	$(GO) test -run '^$$' -bench 'Earn|SpendOn100k' -benchtime $(BENCHTIME) ./commands/points
+	$(GO) test -run '^$$' -bench 'SpendOn100k' -benchtime $(BENCHTIME) ./domain/points
+	$(GO) test -run '^$$' -bench 'Exchange|Fulfillment' -benchtime $(BENCHTIME) ./infra/httpapi/giftapi
+	$(GO) test -run '^$$' -bench 'Export' -benchtime 3x ./infra/history
+	$(GO) test -run '^$$' -bench 'IssuanceJob' -benchtime 1x -timeout 30m ./infra/httpapi/couponapi
+	$(GO) run ./cmd/loyaltyctl bench rebuild --events 500000
+
+bench-smoke: postgres
 	$(GO) test -run '^$$' -bench . -benchtime 2x $(PKGS)
 
 # loyaltyd over real HTTP against the plain-SQL baseline on the same PostgreSQL, same clients.

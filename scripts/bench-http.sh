@@ -25,10 +25,31 @@ export LOYALTY_HTTP_ADDR=127.0.0.1:$port
 export LOYALTY_RATE_CLAIMS_PER_USER=0 LOYALTY_RATE_EXCHANGES_PER_USER=0 LOYALTY_RATE_CLAIMS_PER_BATCH=0
 export LOYALTY_COURIER_STEP=${LOYALTY_COURIER_STEP:-1s}
 
+# The claim scenario's third side: a durable Redis of its own (appendfsync always, on a free
+# port, in a scratch directory), when redis-server is installed. BENCH_REDIS=host:port uses
+# one that already runs instead; BENCH_REDIS=off leaves Redis out.
+redis_pid=
+redis_args=()
+if [ "${BENCH_REDIS:-}" = off ]; then
+  :
+elif [ -n "${BENCH_REDIS:-}" ]; then
+  redis_args=(--redis "$BENCH_REDIS")
+elif command -v redis-server >/dev/null 2>&1; then
+  rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$data/redis"
+  redis-server --bind 127.0.0.1 --port "$rport" --dir "$data/redis" --appendonly yes --appendfsync always \
+    --save "" --logfile "$data/redis/redis.log" --daemonize no &
+  redis_pid=$!
+  redis_args=(--redis "127.0.0.1:$rport")
+else
+  echo "redis-server not installed: the claim scenario runs without its Redis side" >&2
+fi
+
 ./bin/loyaltyd >"$log" 2>&1 &
 pid=$!
 stop() {
   kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null || true; fi
   rm -rf "$data"
 }
 trap stop EXIT
@@ -40,4 +61,4 @@ for _ in $(seq 1 300); do
 done
 curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || { echo "loyaltyd not ready after 30s:" >&2; tail -20 "$log" >&2; exit 1; }
 
-./bin/loyaltyctl bench http --url "http://127.0.0.1:$port" "$@"
+./bin/loyaltyctl bench http --url "http://127.0.0.1:$port" "${redis_args[@]}" "$@"

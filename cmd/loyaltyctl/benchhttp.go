@@ -93,6 +93,7 @@ Exits 1 when any request failed or the issued coupons differ from the accepted c
 	f.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "warm-up before each window")
 	f.BoolVar(&cfg.NoBaseline, "no-baseline", false, "drive loyaltyd only")
 	f.BoolVar(&cfg.KeepBaseline, "keep", false, "keep the baseline's scratch database")
+	f.StringVar(&cfg.RedisAddr, "redis", "", "host:port of a Redis with appendfsync always: the claim scenario is also run as a Lua script there")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	f.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
 	return cmd

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -93,6 +94,11 @@ type batchState struct {
 
 func newBatchState() *batchState {
 	return &batchState{Batch: coupon.ReplayBatch(), jobQty: map[string]int64{}, openUntil: map[string]time.Time{}}
+}
+
+// Clone lets the hot-stream writer keep a clean copy while other processes write the batch.
+func (b *batchState) Clone() hotstream.Aggregate {
+	return &batchState{Batch: b.Batch.Clone(), jobQty: maps.Clone(b.jobQty), openUntil: maps.Clone(b.openUntil)}
 }
 
 func (b *batchState) Apply(e es.Event) {

@@ -3,8 +3,10 @@ package coupon
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
+	"github.com/loyaltyforge/loyalty/commands/hotstream"
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
 )
@@ -23,6 +25,13 @@ type Job struct {
 	skipped     int64
 	failed      int64
 	completed   bool
+}
+
+// Clone lets the hot-stream writer keep a clean copy while other processes write the job.
+func (j *Job) Clone() hotstream.Aggregate {
+	c := *j
+	c.done = maps.Clone(j.done)
+	return &c
 }
 
 func (j *Job) Apply(e es.Event) {

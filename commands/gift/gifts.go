@@ -31,6 +31,9 @@ type aggregate struct{ g *gift.Gift }
 
 func (a *aggregate) Apply(e es.Event) { a.g.Apply(e) }
 
+// Clone lets the hot-stream writer keep a clean copy while other processes write the gift.
+func (a *aggregate) Clone() hotstream.Aggregate { return &aggregate{a.g.Clone()} }
+
 // View is a gift as commands answer it.
 type View struct {
 	GiftID         string `json:"gift_id"`

@@ -111,3 +111,60 @@ func runReserves(b *testing.B, run string, prepare func(stream string) error, re
 	b.ReportMetric(float64(int64(b.N)-failed.Load())/elapsed.Seconds(), "reserves/s")
 	b.ReportMetric(float64(failed.Load())/float64(b.N), "failed/op")
 }
+
+// BenchmarkTwoWritersOnALongStream (in-process, two writers standing for two processes): 32
+// goroutines behind each writer reserve on ONE stream that already holds longStream events.
+// Every append of one writer makes the other's next append conflict; the figure to read is
+// min-share, the smaller writer's part of the reservations (0.5 is fair; a writer that reloads
+// the whole stream on every conflict gets close to 0).
+func BenchmarkTwoWritersOnALongStream(b *testing.B) {
+	const longStream = 20000
+	store := pgstore.New(pgtest.New(b, benchConns))
+	stream := "batch-" + es.NewID()
+	ctx := context.Background()
+	seed := hotstream.New(store, supplyCodec(), newStock)
+	if _, err := seed.Do(ctx, stream, es.Metadata{}, adjust(int64(longStream+b.N))); err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range longStream {
+		wg.Go(func() {
+			if _, err := seed.Do(ctx, stream, es.Metadata{}, reserve(fmt.Sprintf("old-%d", i), 1)); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	writers := []*hotstream.Writer{
+		hotstream.New(store, supplyCodec(), newStock),
+		hotstream.New(store, supplyCodec(), newStock),
+	}
+	for _, w := range writers { // both have the stream cached, as long-running processes would
+		if _, err := w.Do(ctx, stream, es.Metadata{}, adjust(0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	var done, failed [2]atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	for g := range benchGoroutines {
+		p := g % 2
+		wg.Go(func() {
+			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
+				if _, err := writers[p].Do(ctx, stream, es.Metadata{}, reserve(fmt.Sprintf("k-%d", n), 1)); err != nil {
+					failed[p].Add(1)
+					continue
+				}
+				done[p].Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	total := done[0].Load() + done[1].Load()
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "reserves/s")
+	b.ReportMetric(float64(min(done[0].Load(), done[1].Load()))/float64(max(total, 1)), "min-share")
+	b.ReportMetric(float64(failed[0].Load()+failed[1].Load())/float64(b.N), "failed/op")
+}

@@ -22,6 +22,8 @@ type stock struct{ s *supply.Supply }
 
 func (a *stock) Apply(e es.Event) { a.s.Apply(e) }
 
+func (a *stock) Clone() hotstream.Aggregate { c := a.s.Clone(); return &stock{&c} }
+
 func newStock(string) hotstream.Aggregate { return &stock{supply.Replay()} }
 
 func supplyCodec() *es.Codec {
@@ -71,6 +73,7 @@ type countingStore struct {
 	events    int // events in successful appends
 	conflicts int
 	reads     int
+	read      int // events read
 }
 
 func (c *countingStore) Append(ctx context.Context, stream string, expected es.ExpectedVersion, events []es.EventData) (es.AppendResult, error) {
@@ -88,18 +91,20 @@ func (c *countingStore) Append(ctx context.Context, stream string, expected es.E
 }
 
 func (c *countingStore) ReadStream(ctx context.Context, stream string, from int64, limit int) ([]es.RecordedEvent, error) {
+	recs, err := c.Store.ReadStream(ctx, stream, from, limit)
 	c.mu.Lock()
 	c.reads++
+	c.read += len(recs)
 	c.mu.Unlock()
-	return c.Store.ReadStream(ctx, stream, from, limit)
+	return recs, err
 }
 
-type counts struct{ appends, events, conflicts, reads int }
+type counts struct{ appends, events, conflicts, reads, read int }
 
 func (c *countingStore) counts() counts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return counts{c.appends, c.events, c.conflicts, c.reads}
+	return counts{c.appends, c.events, c.conflicts, c.reads, c.read}
 }
 
 // history counts the events of a stream by type, read straight from the store.

@@ -2,7 +2,14 @@
 // one stream in this process queue up behind one goroutine, which decides them one after another
 // against the cached aggregate and appends every resulting event in ONE append with the version
 // it holds. Other processes writing the same stream make that append conflict; the writer then
-// reloads and decides the whole group again. No database lock is held across a round trip.
+// catches up and decides the whole group again. No database lock is held across a round trip.
+//
+// The group is decided on the cache itself, so a conflicted group leaves events in it that never
+// landed. The first conflict on a stream therefore reloads it; from then on, while other
+// processes keep writing it, the writer also keeps the state as of its last append (clean) and a
+// conflict costs a catch-up of clean from the stored version and one copy of it, not a reload
+// of the whole stream: on a long stream, a reload per conflict lets the other process append
+// again before the reload ends, and the reloading process starves.
 package hotstream
 
 import (
@@ -19,6 +26,11 @@ import (
 
 // Aggregate is the in-memory state of one hot stream.
 type Aggregate interface{ Apply(es.Event) }
+
+// Cloner is an aggregate that can make an independent copy of itself (no map, slice or pointer
+// that Apply mutates shared with the original). Only such an aggregate gets the clean copy that
+// turns a conflict into a catch-up; any other one is reloaded after every conflict.
+type Cloner interface{ Clone() Aggregate }
 
 // Decide runs against the current state and returns the events to append (none is fine). It
 // must not mutate the aggregate: the writer applies the events itself.
@@ -65,7 +77,18 @@ type hot struct {
 	agg     Aggregate
 	version int64
 	loaded  bool
+
+	clean     Aggregate // agg without the group being decided; kept while the stream is contended
+	contended time.Time // the last conflict
 }
+
+const (
+	// contendedFor is how long after its last conflict a stream keeps its clean copy.
+	contendedFor = 30 * time.Second
+	// yieldAfterWin is how long a contended stream's writer waits after an append that did not
+	// conflict.
+	yieldAfterWin = time.Millisecond
+)
 
 // Do queues one command for stream and waits for its outcome.
 func (w *Writer) Do(ctx context.Context, stream string, meta es.Metadata, decide Decide) (Result, error) {
@@ -186,10 +209,25 @@ func (w *Writer) run(stream string, h *hot, group []request) {
 		}
 		err := w.decideAndAppend(stream, h, live)
 		if err == nil {
+			if h.clean != nil && time.Since(h.contended) > contendedFor {
+				h.clean = nil // calm again: stop paying for the second copy
+			}
+			if h.clean != nil && attempt == 0 {
+				// Won at once while another process writes this stream: that one is between
+				// its conflict and its retry. Leave it a window, or a writer that keeps winning
+				// starves it; the commands queued meanwhile make the next group larger.
+				time.Sleep(yieldAfterWin)
+			}
 			return
 		}
-		h.loaded = false // the cache holds events that did not land
-		if !errors.Is(err, es.ErrConflict) || attempt >= commands.MaxConflictRetries {
+		conflict := errors.Is(err, es.ErrConflict)
+		if conflict {
+			h.contended = time.Now()
+		}
+		if !conflict || !w.restoreClean(stream, h) {
+			h.loaded = false // the cache holds events that did not land
+		}
+		if !conflict || attempt >= commands.MaxConflictRetries {
 			for _, r := range live {
 				r.reply <- reply{err: err}
 			}
@@ -208,16 +246,46 @@ func (w *Writer) reload(stream string, h *hot) error {
 	if err != nil {
 		return fmt.Errorf("hotstream: load %s: %w", stream, err)
 	}
-	h.agg, h.version, h.loaded = agg, v, true
+	h.agg, h.version, h.loaded, h.clean = agg, v, true, nil
+	if c, ok := agg.(Cloner); ok && !h.contended.IsZero() && time.Since(h.contended) <= contendedFor {
+		h.clean = c.Clone()
+	}
 	return nil
 }
 
-// catchUp applies events other processes appended since the cache was filled.
+// restoreClean replaces a cache that holds a conflicted group's events with the clean state
+// caught up with what other processes appended. False: no clean state (or it could not be
+// caught up), so the stream has to be reloaded.
+func (w *Writer) restoreClean(stream string, h *hot) bool {
+	if h.clean == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v, err := commands.Load(ctx, w.store, w.codec, stream, h.version+1, h.clean.Apply)
+	if err != nil {
+		h.clean = nil // partly applied: no longer the state of any version
+		return false
+	}
+	if v > h.version {
+		h.version = v
+	}
+	h.agg = h.clean.(Cloner).Clone()
+	return true
+}
+
+// catchUp applies events other processes appended since the cache was filled. It runs only
+// before the group has applied anything, so the cache and clean are the same state.
 func (w *Writer) catchUp(stream string, h *hot) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	v, err := commands.Load(ctx, w.store, w.codec, stream, h.version+1, h.agg.Apply)
+	apply := h.agg.Apply
+	if h.clean != nil {
+		apply = func(e es.Event) { h.agg.Apply(e); h.clean.Apply(e) }
+	}
+	v, err := commands.Load(ctx, w.store, w.codec, stream, h.version+1, apply)
 	if err != nil {
+		h.clean = nil
 		return err
 	}
 	if v > h.version {
@@ -267,6 +335,15 @@ func (w *Writer) decideAndAppend(stream string, h *hot, group []request) error {
 			return err
 		}
 		h.version = res.NextVersion
+		if h.clean != nil {
+			for _, o := range outs {
+				if o.err == nil {
+					for _, e := range o.events {
+						h.clean.Apply(e)
+					}
+				}
+			}
+		}
 	}
 	for i, r := range group {
 		if outs[i].err != nil {

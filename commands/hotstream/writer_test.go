@@ -321,3 +321,70 @@ func doAsync(ctx context.Context, w *hotstream.Writer, stream string, d hotstrea
 	}()
 	return c
 }
+
+// TestTwoProcessesOnALongStreamCatchUpInsteadOfReloading: two processes take turns on a long
+// stream, so every command's append conflicts with what the other appended just before. Each
+// conflict must cost a catch-up of the few new events, not a reload of the whole stream (a
+// reload per conflict is what let one process starve the other), and the outcome must still be
+// exact: the supply is never exceeded and every answer matches the store.
+func TestTwoProcessesOnALongStreamCatchUpInsteadOfReloading(t *testing.T) {
+	shared := pgstore.New(pgtest.New(t))
+	stream := "batch-" + es.NewID()
+	ctx := context.Background()
+
+	// given a stream of 3,000 events with 40 units left
+	const history, left = 3000, 40
+	seed := hotstream.New(shared, supplyCodec(), newStock)
+	_, err := seed.Do(ctx, stream, es.Metadata{}, adjust(history-1+left))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for i := range history - 1 {
+		wg.Go(func() {
+			_, err := seed.Do(ctx, stream, es.Metadata{}, reserve(fmt.Sprintf("old-%d", i), 1))
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+
+	// and two processes that have both cached it
+	procs := []*countingStore{{Store: shared}, {Store: shared}}
+	writers := []*hotstream.Writer{
+		hotstream.New(procs[0], supplyCodec(), newStock),
+		hotstream.New(procs[1], supplyCodec(), newStock),
+	}
+
+	// when they take turns, 60 commands each, asking for one unit each
+	const turns = 60
+	won := map[string]bool{}
+	soldOut := 0
+	for i := range turns {
+		for p, w := range writers {
+			key := fmt.Sprintf("p%d-%d", p, i)
+			_, err := w.Do(ctx, stream, es.Metadata{}, reserve(key, 1))
+			switch {
+			case err == nil:
+				won[key] = true
+			case errors.Is(err, supply.ErrSoldOut):
+				soldOut++
+			default:
+				t.Fatalf("%s: %v", key, err)
+			}
+		}
+	}
+
+	// then exactly the 40 units left were given, as the store shows
+	assert.Equal(t, left, len(won), "units given")
+	assert.Equal(t, 2*turns-left, soldOut)
+	stored := reservedKeys(t, shared, stream)
+	assert.Equal(t, history-1+left, len(stored), "reservations stored")
+	for k := range won {
+		assert.Equal(t, 1, stored[k], "key %s", k)
+	}
+	// and each process read the stream about twice (its first load, one reload at its first
+	// conflict), not once per conflict
+	for p, c := range procs {
+		n := c.counts()
+		assert.GreaterOrEqual(t, n.conflicts, left/2-1, "process %d: the turns made its appends conflict", p)
+		assert.Less(t, n.read, 3*history, "process %d read %d events for %d conflicts", p, n.read, n.conflicts)
+	}
+}

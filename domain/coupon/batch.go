@@ -3,6 +3,7 @@ package coupon
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/loyaltyforge/loyalty/domain/supply"
@@ -39,6 +40,14 @@ func ReplayBatch(events ...Event) *Batch {
 		b.Apply(e)
 	}
 	return b
+}
+
+// Clone is an independent copy (see supply.Supply.Clone).
+func (b *Batch) Clone() *Batch {
+	c := *b
+	c.supply = b.supply.Clone()
+	c.allowlist = maps.Clone(b.allowlist)
+	return &c
 }
 
 // Apply evolves the batch; supply events go to its supply.

@@ -1,6 +1,7 @@
 package gift
 
 import (
+	"maps"
 	"time"
 
 	"github.com/loyaltyforge/loyalty/domain/supply"
@@ -32,6 +33,14 @@ func Replay(events ...Event) *Gift {
 		g.Apply(e)
 	}
 	return g
+}
+
+// Clone is an independent copy (see supply.Supply.Clone).
+func (g *Gift) Clone() *Gift {
+	c := *g
+	c.stock = g.stock.Clone()
+	c.open, c.returned = maps.Clone(g.open), maps.Clone(g.returned)
+	return &c
 }
 
 // Apply evolves the gift by one event; supply events go to the stock.

@@ -2,6 +2,7 @@ package supply
 
 import (
 	"errors"
+	"maps"
 	"sort"
 	"time"
 )
@@ -97,6 +98,14 @@ func (s *Supply) Apply(e Event) {
 		s.reserved -= h.qty
 		s.keys[e.Key] = StatusReleased
 	}
+}
+
+// Clone is an independent copy: a hot-stream writer decides on one while another process may
+// still win the append.
+func (s *Supply) Clone() Supply {
+	c := *s
+	c.keys, c.open = maps.Clone(s.keys), maps.Clone(s.open)
+	return c
 }
 
 // Total is every unit the supply ever had, net of adjustments.

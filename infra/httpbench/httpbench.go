@@ -36,6 +36,9 @@ type Config struct {
 	KeepBaseline bool      // keep the scratch database (its name is in Runner.BaselineDB)
 	Progress     io.Writer // a line a second while running; nil: quiet
 	RunID        string    // prefix of every id this run creates; empty: from the clock
+	// RedisAddr, when set, adds a third side to the claim scenario: the same flash claim as a
+	// Lua script on this Redis server, which must run with appendfsync always.
+	RedisAddr string
 	// FlashShare sizes the flash batch as this share of the claims the warm-up rate predicts
 	// for the window; 0 means 0.5, so it sells out about halfway through.
 	FlashShare float64
@@ -116,7 +119,12 @@ type Result struct {
 	Ratio          *Ratio      `json:"ratio,omitempty"`
 	Claims         *ClaimCheck `json:"claims,omitempty"`
 	BaselineClaims *ClaimCheck `json:"baseline_claims,omitempty"`
-	Lag            *LagStats   `json:"lag,omitempty"`
+	Redis          *Side       `json:"redis,omitempty"`
+	RedisDoes      string      `json:"redis_does,omitempty"`
+	RedisClaims    *ClaimCheck `json:"redis_claims,omitempty"`
+	// ClaimsVsRedis is loyaltyd's accepted claims/s while stock lasted over Redis's.
+	ClaimsVsRedis float64   `json:"claims_vs_redis,omitempty"`
+	Lag           *LagStats `json:"lag,omitempty"`
 }
 
 // Problems lists what makes the result untrustworthy: errors, claims that do not add up,
@@ -133,7 +141,8 @@ func (r Result) Problems() []string {
 	}
 	side(&r.Loyaltyd)
 	side(r.Baseline)
-	for _, c := range []*ClaimCheck{r.Claims, r.BaselineClaims} {
+	side(r.Redis)
+	for _, c := range []*ClaimCheck{r.Claims, r.BaselineClaims, r.RedisClaims} {
 		if c != nil && !c.OK {
 			out = append(out, fmt.Sprintf("%s: batch %s issued %d, clients were told %d accepted (total %d, %d unknown)", r.Scenario, c.Batch, c.Issued, c.Accepted, c.Total, c.Unknown))
 		}
@@ -292,6 +301,23 @@ func (r *Runner) runOne(ctx context.Context, scenario string) (Result, error) {
 	}
 	if res.Claims != nil && res.BaselineClaims != nil {
 		res.Ratio.ClaimsWhileStockLasted = div(res.Claims.AcceptedPerSecond, res.BaselineClaims.AcceptedPerSecond)
+	}
+	if scenario == "claim" && r.cfg.RedisAddr != "" {
+		rp, err := r.redisPlan(ctx, &res)
+		if err != nil {
+			return res, err
+		}
+		s, err := r.drive(ctx, rp.plan)
+		if err != nil {
+			return res, err
+		}
+		res.Redis, res.RedisDoes = &s, redisDoes
+		if err := rp.after(ctx); err != nil {
+			return res, err
+		}
+		if res.Claims != nil && res.RedisClaims != nil {
+			res.ClaimsVsRedis = div(res.Claims.AcceptedPerSecond, res.RedisClaims.AcceptedPerSecond)
+		}
 	}
 	return res, nil
 }

@@ -27,16 +27,22 @@ func Print(w io.Writer, results []Result, cfg Config) error {
 			x := r.Ratio
 			line(tw, "ratio\t%.2fx\t%.2fx\t%.2fx\t\t\t%.2fx\t%.2fx\t\n", x.Throughput, x.P50, x.P99, x.CommitsPerReq, x.WALBytesPerReq)
 		}
+		if r.Redis != nil {
+			row(r.Redis)
+		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 		if r.Baseline != nil {
 			line(w, "baseline: %s\n", r.BaselineDoes)
 		}
+		if r.Redis != nil {
+			line(w, "Redis: %s\n", r.RedisDoes)
+		}
 		for _, c := range []struct {
 			who string
 			c   *ClaimCheck
-		}{{"loyaltyd", r.Claims}, {"plain SQL", r.BaselineClaims}} {
+		}{{"loyaltyd", r.Claims}, {"plain SQL", r.BaselineClaims}, {"Redis", r.RedisClaims}} {
 			if c.c == nil {
 				continue
 			}
@@ -49,6 +55,9 @@ func Print(w io.Writer, results []Result, cfg Config) error {
 		}
 		if r.Ratio != nil && r.Ratio.ClaimsWhileStockLasted != 0 {
 			line(w, "ratio of accepted claims/s while stock lasted: %.2fx\n", r.Ratio.ClaimsWhileStockLasted)
+		}
+		if r.ClaimsVsRedis != 0 {
+			line(w, "ratio of accepted claims/s while stock lasted, loyaltyd over Redis: %.2fx\n", r.ClaimsVsRedis)
 		}
 		if l := r.Lag; l != nil {
 			line(w, "projection lag (%d samples): p50 %.3f s, p99 %.3f s, max %.3f s (max %d events)\n", l.Samples, l.P50S, l.P99S, l.MaxS, l.MaxEvents)
