@@ -47,6 +47,7 @@ func (b *Batch) Clone() *Batch {
 	c := *b
 	c.supply = b.supply.Clone()
 	c.allowlist = maps.Clone(b.allowlist)
+	c.codes = b.codes.clone()
 	return &c
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"time"
 
@@ -187,6 +188,12 @@ type batchCodes struct {
 	holder     map[int64]string // code seq -> supply key of the redemption holding it
 	codeOf     map[string]int64 // supply key -> code seq
 	freed      map[string]int64 // released supply key -> the code it held
+}
+
+// clone is an independent copy (Batch.Clone).
+func (c batchCodes) clone() batchCodes {
+	c.holder, c.codeOf, c.freed = maps.Clone(c.holder), maps.Clone(c.codeOf), maps.Clone(c.freed)
+	return c
 }
 
 // applyCodes evolves the code state; it reports whether e was a code event.
