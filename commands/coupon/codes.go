@@ -25,6 +25,11 @@ type CodeStore interface {
 	// creation that failed.
 	ReserveShared(ctx context.Context, batchID, gen, code string, openUntil, now time.Time,
 		owns func(ctx context.Context, batchID, gen string) (bool, error)) error
+	// Attached records that the batch was created with gen.
+	Attached(ctx context.Context, gen string) error
+	// Unattached lists generations older than age not recorded as attached (BatchID and
+	// Generation of each).
+	Unattached(ctx context.Context, age time.Duration, limit int) ([]CodeMatch, error)
 	// Discard deletes what a generation stored (its batch was not created).
 	Discard(ctx context.Context, gen string) error
 	// Find returns the stored codes with this hash: a unique code first, then shared-code
@@ -85,6 +90,10 @@ func (h *Handlers) createCodeBatch(ctx context.Context, batchID string, spec cou
 		var res es.AppendResult
 		res, err = h.appendCodeBatch(ctx, batchID, spec, gen, count, meta)
 		if err == nil {
+			if aerr := codes.Attached(context.WithoutCancel(ctx), gen); aerr != nil {
+				// The orphan sweeper finds the batch owns it and records it then.
+				h.opts.Logger.Warn("recording a batch's codes as attached failed", "batch", batchID, "err", aerr)
+			}
 			return res, nil
 		}
 	}
@@ -100,6 +109,42 @@ func (h *Handlers) appendCodeBatch(ctx context.Context, batchID string, spec cou
 		return b.CreateWithCodes(batchID, spec, gen, count, h.clock.Now())
 	})
 	return res.Position, err
+}
+
+// OrphanAge is how old an unattached generation must be before SweepCodeOrphans decides it:
+// far longer than storing the largest batch's codes takes.
+const OrphanAge = time.Hour
+
+// SweepCodeOrphans deletes the codes of creations that died between storing their codes and
+// appending their batch (and records as attached those whose batch did get created). It
+// returns how many generations it deleted.
+func (h *Handlers) SweepCodeOrphans(ctx context.Context, age time.Duration) (int, error) {
+	codes := h.opts.Codes
+	if codes == nil {
+		return 0, nil
+	}
+	open, err := codes.Unattached(ctx, age, 100)
+	if err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for _, g := range open {
+		owns, err := h.ownsCodes(ctx, g.BatchID, g.Generation)
+		if err != nil {
+			return deleted, err
+		}
+		if owns {
+			err = codes.Attached(ctx, g.Generation)
+		} else {
+			h.opts.Logger.Info("deleting the codes of a batch creation that did not finish", "batch", g.BatchID, "generation", g.Generation)
+			err = codes.Discard(ctx, g.Generation)
+			deleted++
+		}
+		if err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
 }
 
 // ownsCodes reports whether the batch exists and owns generation gen.

@@ -247,3 +247,37 @@ func TestCodeBatchCreation(t *testing.T) {
 }
 
 func toLower(s string) string { return string(bytes.ToLower([]byte(s))) }
+
+// TestTheCodesOfACreationThatDiedAreSwept: a process that stored a batch's codes and died
+// before appending the batch leaves codes no batch owns; the sweeper deletes them, and leaves
+// the codes of real batches (recording one whose attachment was not recorded).
+func TestTheCodesOfACreationThatDiedAreSwept(t *testing.T) {
+	e := newCodeEnvs(t, 1)[0]
+	ctx := context.Background()
+	store := couponcodes.Store{Pool: e.pool}
+	e.createBatch(t, "real", codeSpec(30, 1, coupon.CodeModeUnique, ""))
+	e.createBatch(t, "shared", codeSpec(30, 1, coupon.CodeModeShared, "KEEP-ME"))
+	require.NoError(t, store.GenerateUnique(ctx, "ghost", "g-ghost", 40)) // ... and the process died
+	_, err := e.pool.Exec(ctx, `UPDATE coupon_code_generations SET attached = false WHERE batch_id = 'real'`)
+	require.NoError(t, err) // as if recording the attachment had failed
+
+	young, err := e.h.SweepCodeOrphans(ctx, couponcmd.OrphanAge)
+	require.NoError(t, err)
+	assert.Zero(t, young, "a creation may still be storing its codes")
+	deleted, err := e.h.SweepCodeOrphans(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, 1, deleted)
+
+	count := func(q string) int {
+		var n int
+		require.NoError(t, e.pool.QueryRow(ctx, q).Scan(&n))
+		return n
+	}
+	assert.Zero(t, count(`SELECT count(*) FROM coupon_codes WHERE batch_id = 'ghost'`))
+	assert.Equal(t, 30, count(`SELECT count(*) FROM coupon_codes WHERE batch_id = 'real'`))
+	assert.Equal(t, 1, count(`SELECT count(*) FROM coupon_shared_codes WHERE batch_id = 'shared'`))
+	assert.Zero(t, count(`SELECT count(*) FROM coupon_code_generations WHERE NOT attached`))
+	codes := e.codes(t, "real")
+	_, _, err = e.h.Redeem(ctx, couponcmd.RedeemCode{UserID: "u", Code: codes[0]})
+	assert.NoError(t, err)
+}

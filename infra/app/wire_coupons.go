@@ -68,6 +68,10 @@ func (a *App) wireCoupons() error {
 		}
 		return errors.Join(errs...)
 	})
+	a.AddTask("coupon-code-orphans", func(ctx context.Context, _ time.Time) error {
+		_, err := cmds.SweepCodeOrphans(ctx, couponcmd.OrphanAge)
+		return err
+	})
 	a.AddTask("coupon-expiry", func(ctx context.Context, now time.Time) error {
 		users, err := reader.UsersWithDueCoupons(ctx, now, 1000)
 		if err != nil {

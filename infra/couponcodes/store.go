@@ -48,6 +48,9 @@ func (s Store) random() io.Reader {
 // that hits an existing code (about one chance in 10^8 per chunk with a hundred million codes
 // stored) is generated again.
 func (s Store) GenerateUnique(ctx context.Context, batchID, gen string, n int64) error {
+	if _, err := s.Pool.Exec(ctx, insertGeneration, gen, batchID); err != nil {
+		return err
+	}
 	codes := make([]string, ChunkSize)
 	started := time.Now()
 	lastLog := started
@@ -149,9 +152,35 @@ func (s Store) ReserveShared(ctx context.Context, batchID, gen, code string, ope
 				return err
 			}
 		}
+		if _, err := tx.Exec(ctx, insertGeneration, gen, batchID); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `INSERT INTO coupon_shared_codes (generation, batch_id, code_hash, open_until) VALUES ($1, $2, $3, $4)`,
 			gen, batchID, hash, openUntil)
 		return err
+	})
+}
+
+const insertGeneration = `INSERT INTO coupon_code_generations (generation, batch_id) VALUES ($1, $2)`
+
+// Attached records that a batch took the generation: the orphan sweeper leaves it alone.
+func (s Store) Attached(ctx context.Context, gen string) error {
+	_, err := s.Pool.Exec(ctx, `UPDATE coupon_code_generations SET attached = true WHERE generation = $1`, gen)
+	return err
+}
+
+// Unattached lists generations not known to be attached and older than age (a creation still
+// storing its codes is younger), oldest first.
+func (s Store) Unattached(ctx context.Context, age time.Duration, limit int) ([]couponcmd.CodeMatch, error) {
+	rows, err := s.Pool.Query(ctx, `
+		SELECT batch_id, generation FROM coupon_code_generations
+		WHERE NOT attached AND created_at < now() - $1::interval ORDER BY created_at LIMIT $2`, age.String(), limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (couponcmd.CodeMatch, error) {
+		var m couponcmd.CodeMatch
+		return m, r.Scan(&m.BatchID, &m.Generation)
 	})
 }
 
@@ -168,7 +197,8 @@ func (s Store) Discard(ctx context.Context, gen string) error {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return nil
+			_, err := s.Pool.Exec(ctx, `DELETE FROM coupon_code_generations WHERE generation = $1`, gen)
+			return err
 		}
 	}
 }

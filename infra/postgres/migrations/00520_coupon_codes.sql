@@ -28,6 +28,17 @@ CREATE TABLE coupon_shared_codes (
 );
 CREATE INDEX coupon_shared_codes_hash ON coupon_shared_codes (code_hash, open_until DESC);
 
+-- Every generation, written before its codes: one that no batch took (the process died between
+-- storing codes and appending the batch) is found here by the orphan sweeper and deleted.
+CREATE TABLE coupon_code_generations (
+    generation text        PRIMARY KEY,
+    batch_id   text        NOT NULL,
+    attached   boolean     NOT NULL DEFAULT false,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX coupon_code_generations_open ON coupon_code_generations (created_at) WHERE NOT attached;
+
 -- +goose Down
+DROP TABLE coupon_code_generations;
 DROP TABLE coupon_shared_codes;
 DROP TABLE coupon_codes;
