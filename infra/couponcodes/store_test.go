@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"sync"
@@ -168,16 +170,34 @@ func TestASharedCodeBelongsToOneOpenBatch(t *testing.T) {
 	require.Len(t, m, 1)
 	assert.Equal(t, "C", m[0].BatchID)
 
-	// Concurrent creations with one code: exactly one gets it.
-	var ok atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Go(func() {
-			if s.ReserveShared(ctx, "R", "gR"+string(rune('a'+i)), "RACE", week, time.Now(), owns) == nil {
-				ok.Add(1)
-			}
-		})
+}
+
+// TestConcurrentCreationsWithOneSharedCodeLetOneThrough: eight creations race for each of 20
+// codes; each code ends with exactly one batch.
+func TestConcurrentCreationsWithOneSharedCodeLetOneThrough(t *testing.T) {
+	pool := pgtest.New(t, 16)
+	s := couponcodes.Store{Pool: pool}
+	ctx := context.Background()
+	owns := func(context.Context, string, string) (bool, error) { return true, nil }
+	week := time.Now().Add(7 * 24 * time.Hour)
+	for c := range 20 {
+		code := fmt.Sprintf("RACE-%d", c)
+		var ok atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 8 {
+			wg.Go(func() {
+				<-start
+				err := s.ReserveShared(ctx, "R", fmt.Sprintf("g-%d-%d", c, i), code, week, time.Now(), owns)
+				if err == nil {
+					ok.Add(1)
+				} else if !errors.Is(err, couponcmd.ErrSharedCodeInUse) {
+					t.Errorf("%s: %v", code, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		require.Equal(t, int32(1), ok.Load(), "batches holding %s", code)
 	}
-	wg.Wait()
-	assert.Equal(t, int32(1), ok.Load())
 }
