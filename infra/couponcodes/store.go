@@ -1,5 +1,5 @@
-// Package couponcodes stores the codes of code batches in PostgreSQL (tables coupon_codes and
-// coupon_shared_codes, migration 00520): generation in chunks with COPY, look-up by hash, and
+// Package couponcodes stores the codes of code batches in PostgreSQL (tables coupon_codes,
+// coupon_shared_codes and coupon_code_generations, migration 00520): generation in chunks with COPY, look-up by hash, and
 // the admin's export streamed with COPY TO, so neither end holds a batch's codes in memory.
 package couponcodes
 
@@ -32,17 +32,9 @@ const orphanAge = time.Minute
 type Store struct {
 	Pool   *pgxpool.Pool
 	Logger *slog.Logger // progress of long generations; nil: none
-	Random io.Reader    // nil: crypto/rand
 }
 
 var _ couponcmd.CodeStore = Store{}
-
-func (s Store) random() io.Reader {
-	if s.Random != nil {
-		return s.Random
-	}
-	return rand.Reader
-}
 
 // GenerateUnique writes n codes in chunks of ChunkSize, one COPY and transaction each. A chunk
 // that hits an existing code (about one chance in 10^8 per chunk with a hundred million codes
@@ -58,7 +50,7 @@ func (s Store) GenerateUnique(ctx context.Context, batchID, gen string, n int64)
 		size := int(min(int64(ChunkSize), n-done))
 		var err error
 		for attempt := 0; attempt < 3; attempt++ {
-			if err = coupon.GenerateCodes(s.random(), codes[:size]); err != nil {
+			if err = coupon.GenerateCodes(rand.Reader, codes[:size]); err != nil {
 				return err
 			}
 			if err = s.copyChunk(ctx, batchID, gen, done, codes[:size]); !isUniqueViolation(err) {
