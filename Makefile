@@ -5,7 +5,7 @@ PKGS := ./...
 
 .PHONY: run test build vet fmt-check bench bench-smoke bench-http fuzz mutate postgres tools
 
-run: postgres
+run: postgres chromium
 	$(GO) run ./cmd/loyaltyd
 
 build:
@@ -13,6 +13,11 @@ build:
 
 postgres:
 	@./scripts/ensure-postgres.sh
+
+# Debian's Chromium, which the web console's browser tests (infra/console) drive headless.
+.PHONY: chromium
+chromium:
+	@./scripts/ensure-chromium.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -22,6 +27,8 @@ vet:
 	$(GO) vet $(PKGS)
 
 test: postgres fmt-check vet
+	@if [ -x /usr/bin/chromium ]; then echo "console browser tests: run with /usr/bin/chromium"; \
+	else echo "console browser tests: SKIPPED, /usr/bin/chromium is missing ('make chromium' installs it)"; fi
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 # Benchmarks are measured, never asserted: figures go into notes as ratios against a baseline.

@@ -313,7 +313,7 @@ func TestCrashesLoseNothingAndDoubleNothing(t *testing.T) {
 	}
 	runCtl("audit")
 	for _, p := range []string{"points_accounts", "points_ledger", "coupons", "gift_catalog", "gift_exchanges",
-		"gift_sagas", "orders_state", "inbox_messages", "inbox_reminders", "inbox_exchanges"} {
+		"gift_sagas", "orders_state", "inbox_messages", "inbox_reminders", "inbox_exchanges", "console_stats"} {
 		runCtl("projections", "verify", p)
 	}
 	t.Logf("crash test: %d commands (%v), %d SIGKILLs, %d PostgreSQL crash restarts, %d answers that differed on retry, "+

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
@@ -56,6 +57,8 @@ type chunkPlan struct {
 	whole     bool     // the chunk's units are held under the chunk key
 	finalized bool     // ... and that hold is settled already: only count
 	serve     []string // users to put a coupon in the wallet of
+	// why the batch turned users away (the others not served: the wallet's per-user limit)
+	turnedAway map[string]coupon.FailureReason
 }
 
 // ProcessChunk gives each user of the chunk one coupon of the job's batch and records the
@@ -86,7 +89,7 @@ func (h *Handlers) ProcessChunk(ctx context.Context, q coupon.ChunkQueued, meta 
 	}
 	n := int64(len(issued))
 	d := coupon.ChunkDone{Chunk: q.Chunk, Issued: n, Skipped: int64(q.Duplicates),
-		Failed: int64(q.Lines-q.Duplicates) - n, At: h.clock.Now()}
+		Failed: int64(q.Lines-q.Duplicates) - n, At: h.clock.Now(), Failures: failures(q, plan, issued)}
 	_, err = h.doJob(context.WithoutCancel(ctx), q.JobID, meta, func(j *Job) ([]es.Event, error) {
 		return j.finish(d), nil
 	})
@@ -119,7 +122,12 @@ func (h *Handlers) planChunk(ctx context.Context, q coupon.ChunkQueued, now time
 				break
 			}
 		}
+		if !perUser && b.Closed() {
+			plan.turnAway(q.UserIDs, coupon.FailBatchClosed)
+			return nil, nil
+		}
 		if from, to := plan.spec.ValidityFor(now); !perUser && !to.After(from) {
+			plan.turnAway(q.UserIDs, coupon.FailUseWindowOver)
 			return nil, nil // the batch's coupons can no longer be used: nobody is served
 		}
 		n := int64(len(q.UserIDs))
@@ -135,16 +143,25 @@ func (h *Handlers) planChunk(ctx context.Context, q coupon.ChunkQueued, now time
 			case supply.StatusReserved, supply.StatusCommitted:
 				plan.serve = append(plan.serve, u)
 			case supply.StatusNone:
-				if b.Eligible(u) == nil {
+				switch {
+				case b.Closed():
+					plan.turnAway([]string{u}, coupon.FailBatchClosed)
+				case b.Eligible(u) != nil:
+					plan.turnAway([]string{u}, coupon.FailNotEligible)
+				default:
 					reqs = append(reqs, supply.Request{Op: supply.OpReserve, Key: userKey(q.JobID, u), Qty: 1, Until: until})
 					asked = append(asked, u)
 				}
+			default:
+				plan.turnAway([]string{u}, coupon.FailLimitReached) // an earlier run released its unit: the wallet refused it
 			}
 		}
 		out := supply.DecideMany(s, reqs, now)
 		for i, o := range out {
 			if o.Err == nil {
 				plan.serve = append(plan.serve, asked[i])
+			} else {
+				plan.turnAway(asked[i:i+1], coupon.FailSoldOut)
 			}
 		}
 		return toCoupon(supply.Flatten(out)), nil
@@ -155,6 +172,52 @@ func (h *Handlers) planChunk(ctx context.Context, q coupon.ChunkQueued, now time
 		return chunkPlan{}, err
 	}
 	return plan, nil
+}
+
+func (p *chunkPlan) turnAway(users []string, why coupon.FailureReason) {
+	if p.turnedAway == nil {
+		p.turnedAway = make(map[string]coupon.FailureReason, len(users))
+	}
+	for _, u := range users {
+		p.turnedAway[u] = why
+	}
+}
+
+// failures lists the chunk's lines that got no coupon, in file order of the users the chunk
+// serves, then its invalid lines. Users the batch let through but who hold no coupon of the job
+// afterwards were refused by their wallet: the per-user limit.
+func failures(q coupon.ChunkQueued, plan chunkPlan, issued []string) []coupon.Failure {
+	got := make(map[string]bool, len(issued))
+	for _, u := range issued {
+		got[u] = true
+	}
+	var out []coupon.Failure
+	for _, u := range q.UserIDs {
+		if got[u] {
+			continue
+		}
+		why, ok := plan.turnedAway[u]
+		if !ok {
+			why = coupon.FailLimitReached
+		}
+		out = append(out, coupon.Failure{UserID: u, Reason: why})
+	}
+	for _, line := range q.InvalidLines {
+		out = append(out, coupon.Failure{UserID: line, Reason: coupon.FailInvalidUserID})
+	}
+	return out
+}
+
+// cutLine keeps at most 64 bytes of an invalid line, whole runes only.
+func cutLine(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	s = s[:64]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // serveChunk puts the coupons in the wallets, several at a time. issued lists the users holding

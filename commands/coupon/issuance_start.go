@@ -45,7 +45,7 @@ type Issuance struct {
 
 // StartIssuance records the job and its chunks as the file is read, ChunkSize lines per event;
 // the relay sends each chunk to the issuance consumers while the upload goes on. An unknown
-// batch is coupon.ErrBatchNotFound before anything is recorded. If reading fails midway, the
+// batch is coupon.ErrBatchNotFound, a closed one coupon.ErrBatchClosed, before anything is recorded. If reading fails midway, the
 // job is closed over what was read (coupon.JobQueued.Truncated) and the read error is returned.
 func (h *Handlers) StartIssuance(ctx context.Context, cmd StartIssuance, seen FirstListings) (Issuance, es.AppendResult, error) {
 	out := Issuance{JobID: cmd.JobID}
@@ -53,7 +53,7 @@ func (h *Handlers) StartIssuance(ctx context.Context, cmd StartIssuance, seen Fi
 		if !b.Exists() {
 			return nil, fmt.Errorf("%w: %s", coupon.ErrBatchNotFound, cmd.BatchID)
 		}
-		return nil, nil
+		return nil, b.Open() // a closed batch takes no new job
 	}); err != nil {
 		return out, es.AppendResult{}, err
 	}
@@ -167,6 +167,7 @@ func (h *Handlers) chunkOf(ctx context.Context, cmd StartIssuance, n int, lines 
 		switch {
 		case !coupon.ValidID(id):
 			q.Invalid++
+			q.InvalidLines = append(q.InvalidLines, cutLine(id))
 		case inChunk[id]:
 			q.Duplicates++
 		default:

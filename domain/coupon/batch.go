@@ -30,6 +30,7 @@ type Batch struct {
 	created   bool
 	supply    supply.Supply
 	allowlist map[string]struct{}
+	closed    bool
 	codes     batchCodes // codes.go
 }
 
@@ -59,6 +60,8 @@ func (b *Batch) Apply(e Event) {
 	switch e := e.(type) {
 	case BatchCreated:
 		b.id, b.spec, b.created = e.BatchID, e.Spec, true
+	case BatchClosed:
+		b.closed = true
 	case AllowlistAdded:
 		if b.allowlist == nil {
 			b.allowlist = make(map[string]struct{}, len(e.UserIDs))
@@ -175,6 +178,9 @@ func (b *Batch) Claim(couponID, userID string, holdUntil, now time.Time) ([]Even
 
 func (b *Batch) claim(couponID, userID string, holdUntil, now time.Time) ([]Event, supply.Status, error) {
 	if b.supply.Status(couponID) == supply.StatusNone {
+		if err := b.Open(); err != nil {
+			return nil, supply.StatusNone, err
+		}
 		if err := b.ClaimWindowOpen(now); err != nil {
 			return nil, supply.StatusNone, err
 		}
@@ -185,6 +191,9 @@ func (b *Batch) claim(couponID, userID string, holdUntil, now time.Time) ([]Even
 // Issue is Claim for an admin issuance: eligibility and supply, regardless of the claim window.
 func (b *Batch) Issue(couponID, userID string, holdUntil, now time.Time) ([]Event, supply.Status, error) {
 	if b.supply.Status(couponID) == supply.StatusNone {
+		if err := b.Open(); err != nil {
+			return nil, supply.StatusNone, err
+		}
 		if err := b.Eligible(userID); err != nil {
 			return nil, supply.StatusNone, err
 		}

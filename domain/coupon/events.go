@@ -71,6 +71,7 @@ type Expired struct {
 
 func (BatchCreated) EventName() string   { return "coupon.batch_created.v1" }
 func (AllowlistAdded) EventName() string { return "coupon.allowlist_added.v1" }
+func (BatchClosed) EventName() string    { return "coupon.batch_closed.v1" }
 func (Received) EventName() string       { return "coupon.received.v1" }
 func (Reserved) EventName() string       { return "coupon.reserved.v1" }
 func (Used) EventName() string           { return "coupon.used.v1" }
@@ -83,5 +84,5 @@ func (Expired) EventName() string        { return "coupon.expired.v1" }
 func EventTypes() []Event {
 	return []Event{BatchCreated{}, AllowlistAdded{}, Received{}, Reserved{}, Used{}, Released{}, Expired{},
 		JobStarted{}, ChunkQueued{}, ChunkRequeued{}, JobQueued{}, ChunkDone{}, JobCompleted{},
-		CodesAttached{}, CodeTaken{}}
+		BatchClosed{}, CodesAttached{}, CodeTaken{}}
 }

@@ -37,6 +37,9 @@ type ChunkQueued struct {
 	Duplicates int       `json:"duplicates"`
 	Invalid    int       `json:"invalid"`
 	At         time.Time `json:"at"`
+	// InvalidLines are the lines counted in Invalid, each cut to 64 bytes, for the job's list of
+	// failures (absent from chunks queued before that list existed).
+	InvalidLines []string `json:"invalid_lines,omitempty"`
 }
 
 // ChunkRequeued sends a chunk without progress again; the consumer reads its users from the log.
@@ -63,7 +66,29 @@ type ChunkDone struct {
 	Skipped int64     `json:"skipped"`
 	Failed  int64     `json:"failed"`
 	At      time.Time `json:"at"`
+	// Failures says why each failed line was not served (absent from chunks done before the
+	// list existed, whose failures are only counted).
+	Failures []Failure `json:"failures,omitempty"`
 }
+
+// Failure is one line an issuance could not serve and why.
+type Failure struct {
+	UserID string        `json:"user_id"`
+	Reason FailureReason `json:"reason"`
+}
+
+// FailureReason is why an issuance did not give a listed user a coupon; the strings are the
+// API's (the failures CSV).
+type FailureReason string
+
+const (
+	FailSoldOut       FailureReason = "sold_out"
+	FailLimitReached  FailureReason = "claim_limit_reached"
+	FailNotEligible   FailureReason = "not_eligible"
+	FailBatchClosed   FailureReason = "batch_closed"
+	FailUseWindowOver FailureReason = "use_window_ended" // the batch's coupons can no longer be used
+	FailInvalidUserID FailureReason = "invalid_user_id"
+)
 
 // JobCompleted closes the job once the upload is closed and every chunk is done.
 type JobCompleted struct {

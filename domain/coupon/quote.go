@@ -197,7 +197,7 @@ func judge(c Candidate, items []Item, lines []int64, now time.Time) (int64, Reas
 	var inScope int64
 	matched := false
 	for i, it := range items {
-		if c.Spec.Scope.includes(it) {
+		if c.Spec.covers(it) {
 			matched = true
 			inScope += lines[i] // <= subtotal, which did not overflow
 		}

@@ -143,7 +143,7 @@ func refJudge(c coupon.Candidate, cart coupon.Cart, lines []*big.Int, now time.T
 	inScope := new(big.Int)
 	matched := false
 	for i, it := range cart.Items {
-		if refInScope(c.Spec.Scope, it) {
+		if (c.Spec.MerchantID == "" || it.MerchantID == c.Spec.MerchantID) && refInScope(c.Spec.Scope, it) {
 			matched = true
 			inScope.Add(inScope, lines[i])
 		}
@@ -325,6 +325,9 @@ func decodeBatches(data []byte, minBatches, moreBatches int) (coupon.Cart, []cou
 			return max(1, v+int64(r.n(3)-1))
 		}
 		spec := coupon.BatchSpec{Scope: scope, Exclusive: r.n(3) == 0}
+		if r.n(4) == 0 { // a merchant's batch: only that merchant's items, its scope narrowing further
+			spec.MerchantID = fmt.Sprint("m", r.n(2))
+		}
 		switch r.n(3) {
 		case 0:
 			spec.Kind, spec.Threshold, spec.Amount = coupon.KindThreshold, frac(), frac()

@@ -61,7 +61,12 @@ type BatchSpec struct {
 	UseStartsAt         *time.Time `json:"use_starts_at,omitempty"`
 	UseEndsAt           *time.Time `json:"use_ends_at,omitempty"`
 	ValidDaysAfterClaim *int       `json:"valid_days_after_claim,omitempty"`
-	CodeSpec                       // code_mode, shared_code (codes.go)
+
+	// MerchantID owns the batch; empty for a platform batch made by an admin (and for every
+	// batch defined before merchants existed). A merchant's batch discounts only its own items.
+	MerchantID string `json:"merchant_id,omitempty"`
+
+	CodeSpec // code_mode, shared_code (codes.go)
 }
 
 // ErrInvalid is wrapped by every FieldError from Validate.
@@ -174,6 +179,9 @@ func (s BatchSpec) Validate() error {
 	}
 	if s.UseEndsAt == nil && s.ValidDaysAfterClaim == nil {
 		return invalid("use_ends_at", "use_ends_at or valid_days_after_claim is required")
+	}
+	if err := s.validateMerchant(); err != nil {
+		return err
 	}
 	return s.CodeSpec.validate(s.Total)
 }

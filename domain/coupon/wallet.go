@@ -30,6 +30,7 @@ type Coupon struct {
 	Source     Source
 	Ref        string
 	ReceivedAt time.Time
+	UsedAt     time.Time // zero until used
 }
 
 // UsableAt reports whether the coupon is inside its validity window: ValidFrom <= now < ValidUntil.
@@ -74,6 +75,9 @@ func (w *Wallet) Apply(e Event) {
 		w.set(e.CouponID, StatusReserved, e.OrderID)
 	case Used:
 		w.set(e.CouponID, StatusUsed, e.OrderID)
+		if c := w.coupons[e.CouponID]; c != nil {
+			c.UsedAt = e.At
+		}
 	case Released:
 		w.set(e.CouponID, StatusUnused, "")
 	case Expired:

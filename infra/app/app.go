@@ -63,6 +63,8 @@ type App struct {
 
 	// Points is the one points command handler (its account cache is shared by every feature).
 	Points *pointscmd.Handler
+	// Handles are the features' handlers and queries for other in-process front ends.
+	Handles Handles
 
 	CourierSim *courier.Simulator // the in-process simulator, when one runs
 	CourierURL string
@@ -157,7 +159,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			}},
 		},
 	})
-	for _, wire := range []func() error{a.wireOperations, a.wirePoints, a.wireCoupons, a.wireGifts, a.wireOrders, a.wireInbox} {
+	for _, wire := range []func() error{a.wireOperations, a.wirePoints, a.wireCoupons, a.wireGifts, a.wireOrders, a.wireInbox, a.wireConsole} {
 		if err := wire(); err != nil {
 			return nil, err
 		}

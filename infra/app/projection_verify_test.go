@@ -19,6 +19,7 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/history"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 	"github.com/loyaltyforge/loyalty/infra/projector"
+	consoleproj "github.com/loyaltyforge/loyalty/projections/console"
 	couponproj "github.com/loyaltyforge/loyalty/projections/coupon"
 	giftproj "github.com/loyaltyforge/loyalty/projections/gift"
 	inboxproj "github.com/loyaltyforge/loyalty/projections/inbox"
@@ -39,15 +40,18 @@ func TestVerifyOfEveryProjectionPassesAfterSequencesJump(t *testing.T) {
 
 	r := projector.New(pool, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	r.Add(couponproj.New(codec))
+	r.Add(couponproj.NewDetails(codec))
 	r.Add(giftproj.NewCatalog(codec))
 	r.Add(giftproj.NewExchanges(codec))
 	r.Add(giftproj.NewSagas(codec, giftPolicy(time.Second), giftStartGrace))
 	r.Add(inboxproj.NewMessages(codec))
 	r.Add(inboxproj.NewReminders(codec))
 	r.Add(inboxproj.NewExchanges(codec))
+	r.Add(inboxproj.NewCouponReceipts(codec))
 	r.Add(orderproj.New(codec))
 	r.Add(pointsproj.NewAccounts(codec))
 	r.Add(pointsproj.NewLedger(codec))
+	r.Add(consoleproj.New(codec))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(runCtx) }()

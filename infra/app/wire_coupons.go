@@ -30,7 +30,9 @@ func (a *App) wireCoupons() error {
 	opts.Codes = couponcodes.Store{Pool: a.Pool, Logger: a.Log}
 	cmds := couponcmd.New(a.Store, a.Codec, a.Clock, opts)
 	reader := couponrm.Reader{DB: a.ReadDB, Store: a.Store, Codec: a.Codec}
+	a.Handles.Coupons, a.Handles.CouponReader, a.Handles.Listings = cmds, reader, issuance.Listings{Pool: a.Pool}
 	a.AddProjector(couponproj.New(a.Codec))
+	a.AddProjector(couponproj.NewDetails(a.Codec))
 	deps := couponapi.Deps{
 		Commands: cmds, Reader: reader, Listings: issuance.Listings{Pool: a.Pool}, Clock: a.Clock, Public: a.Store.Public,
 		ClaimLimits: httpapi.ClaimLimits(a.Cfg),

@@ -41,6 +41,7 @@ func (a *App) wireGifts() error {
 	exchanges := giftcmd.NewExchanges(accounts, a.Clock, gifts)
 	pm := giftcmd.NewFulfillment(a.Store, a.Codec, a.Clock, gifts, accounts, courierTracker{client}, policy, a.Cfg.PointsTTL)
 	queries := giftrm.New(a.ReadDB)
+	a.Handles.Gifts, a.Handles.Exchanges, a.Handles.Fulfillment, a.Handles.GiftQueries = gifts, exchanges, pm, queries
 
 	a.AddProjector(giftproj.NewCatalog(a.Codec))
 	a.AddProjector(giftproj.NewExchanges(a.Codec))

@@ -24,6 +24,7 @@ const inboxUpdatesBatch = 200
 // exchange status changes into exchange_update messages.
 func (a *App) wireInbox() error {
 	cmds := inboxcmd.New(a.Store, a.Codec, a.Clock)
+	a.Handles.Inbox = cmds
 	a.AddProjector(inboxproj.NewMessages(a.Codec))
 	a.AddProjector(inboxproj.NewReminders(a.Codec))
 	a.AddProjector(inboxproj.NewExchanges(a.Codec))
@@ -32,6 +33,7 @@ func (a *App) wireInbox() error {
 	specs := ordercmd.NewSpecs(a.Store, a.Codec)
 	scanner := &inboxcmd.Scanner{Handlers: cmds, Index: inboxIndex{a.ReadDB}, BatchName: specs.Name,
 		RemindBefore: a.Cfg.RemindBefore}
+	a.wireCouponReceipts(cmds, specs.Name)
 	a.AddTask("inbox-coupon-reminders", func(ctx context.Context, now time.Time) error {
 		_, err := scanner.Coupons(ctx, now)
 		return err

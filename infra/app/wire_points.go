@@ -21,6 +21,7 @@ func (a *App) wirePoints() error {
 	a.Points = cmds
 	a.closers = append(a.closers, cmds.Close) // closers run in reverse: the writer stops before the pool closes
 	queries := pointsrm.New(a.ReadDB, a.Clock, a.Store, a.Codec)
+	a.Handles.PointsQueries = queries
 	a.AddProjector(pointsproj.NewAccounts(a.Codec))
 	a.AddProjector(pointsproj.NewLedger(a.Codec))
 	pointsapi.Register(a.HTTP, pointsapi.Deps{Commands: cmds, Queries: queries, Public: a.Store.Public, Clock: a.Clock})

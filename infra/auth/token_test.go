@@ -131,3 +131,34 @@ func TestParseRejectsClaimsThatReadTwoWays(t *testing.T) {
 		})
 	}
 }
+
+func TestMerchantTokenCarriesItsMerchantID(t *testing.T) {
+	tok, err := auth.MintMerchant(secret, "shop-a-staff", "shop-a", time.Hour)
+	require.NoError(t, err)
+
+	c, err := auth.Parse(secret, tok)
+
+	require.NoError(t, err)
+	assert.Equal(t, auth.RoleMerchant, c.Role)
+	assert.Equal(t, "shop-a", c.MerchantID)
+	assert.Equal(t, "shop-a-staff", c.Subject)
+}
+
+func TestMerchantIDGoesWithTheMerchantRoleOnly(t *testing.T) {
+	future := time.Now().Add(time.Hour).Unix()
+	for name, claims := range map[string]jwt.MapClaims{
+		"merchant without merchant_id": {"sub": "s", "role": "merchant", "exp": future},
+		"merchant with a malformed id": {"sub": "s", "role": "merchant", "merchant_id": "a b", "exp": future},
+		"merchant with a non-string":   {"sub": "s", "role": "merchant", "merchant_id": 7, "exp": future},
+		"admin with a merchant_id":     {"sub": "s", "role": "admin", "merchant_id": "shop-a", "exp": future},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := auth.Parse(secret, sign(t, jwt.SigningMethodHS256, secret, claims))
+			assert.ErrorIs(t, err, auth.ErrInvalidToken)
+		})
+	}
+	_, err := auth.MintMerchant(secret, "s", "", time.Hour)
+	assert.Error(t, err)
+	_, err = auth.MintClaims(secret, auth.Claims{Subject: "s", Role: auth.RoleMember, MerchantID: "shop-a"}, time.Hour)
+	assert.Error(t, err)
+}

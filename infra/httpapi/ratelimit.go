@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"math"
-	"net/http"
 	"sync"
 	"time"
 
@@ -147,9 +146,7 @@ func rateLimit(l *Limiter, key func(echo.Context) string, stored storedResponseF
 						return next(c) // the idempotency middleware replays it
 					}
 				}
-				p := NewProblem(http.StatusTooManyRequests, CodeRateLimited, "too many requests; retry later")
-				p.RetryAfter = wait
-				return p
+				return RateLimitedProblem(wait)
 			}
 			err := next(c)
 			if c.Response().Header().Get(HeaderReplayed) == "true" || failuresOnly && !failedAttempt(c) {

@@ -87,6 +87,7 @@ type Server struct {
 	mu     sync.RWMutex
 	limits map[string]int64 // "METHOD /echo/:path" -> body limit for routes that opt out of the default
 	guards map[string]guard // "METHOD /openapi/{path}" -> who may call it
+	mounts []mount          // front ends beside the API (Mount)
 
 	httpMu sync.Mutex
 	http   *http.Server
@@ -157,7 +158,13 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 // Logger is the server's logger.
 func (s *Server) Logger() *slog.Logger { return s.log }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := s.mounted(r.URL.Path); h != nil {
+		h.ServeHTTP(w, r)
+		return
+	}
+	s.echo.ServeHTTP(w, r)
+}
 
 // Start listens on addr and serves until Shutdown; it returns nil after a clean shutdown.
 func (s *Server) Start(addr string) error {

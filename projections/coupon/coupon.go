@@ -40,8 +40,14 @@ CREATE TABLE coupon_batches (
     used       bigint NOT NULL DEFAULT 0,
     expired    bigint NOT NULL DEFAULT 0,
     allowlist  bigint NOT NULL DEFAULT 0,
-    created_at timestamptz NOT NULL
+    created_at timestamptz NOT NULL,
+    -- the owning merchant (NULL: a platform batch), kind and status, for the admin's lists
+    merchant_id text,
+    kind        text NOT NULL DEFAULT '',
+    status      text NOT NULL DEFAULT 'active'
 );
+CREATE INDEX coupon_batches_newest ON coupon_batches (created_at DESC, batch_id DESC);
+CREATE INDEX coupon_batches_merchant ON coupon_batches (merchant_id, created_at DESC, batch_id DESC);
 -- Open supply reservations, so a commit or release knows how many units it moves.
 CREATE TABLE coupon_batch_holds (
     batch_id text NOT NULL,
@@ -60,7 +66,8 @@ CREATE TABLE coupon_coupons (
     order_id    text,
     source      text NOT NULL,
     received_at timestamptz NOT NULL,
-    updated_at  timestamptz NOT NULL
+    updated_at  timestamptz NOT NULL,
+    used_at     timestamptz
 );
 CREATE INDEX coupon_coupons_user ON coupon_coupons (user_id, received_at, coupon_id);
 -- The expiry scheduler's index of coupons that will need an Expired event.
@@ -298,7 +305,12 @@ func (p *Projector) apply(b projections.Batch, r es.RecordedEvent, e es.Event, f
 		if err != nil {
 			return err
 		}
-		b.Queue(`INSERT INTO coupon_batches (batch_id, spec, created_at) VALUES ($1, $2, $3)`, e.BatchID, spec, e.At)
+		b.Queue(`INSERT INTO coupon_batches (batch_id, spec, created_at, merchant_id, kind) VALUES ($1, $2, $3, NULLIF($4, ''), $5)`,
+			e.BatchID, spec, e.At, e.Spec.MerchantID, string(e.Spec.Kind))
+	case coupon.BatchClosed:
+		if onBatch {
+			b.Queue(`UPDATE coupon_batches SET status = 'closed' WHERE batch_id = $1`, batchID)
+		}
 	case coupon.AllowlistAdded:
 		if onBatch {
 			f.delta(batchID).allowlist += int64(len(e.UserIDs))
@@ -341,7 +353,7 @@ func (p *Projector) apply(b projections.Batch, r es.RecordedEvent, e es.Event, f
 		b.Queue(`UPDATE coupon_coupons SET status = 'unused', order_id = NULL, updated_at = $2 WHERE coupon_id = $1`, e.CouponID, e.At)
 	case coupon.Used:
 		f.flushReceived(b)
-		b.Queue(`WITH c AS (UPDATE coupon_coupons SET status = 'used', order_id = $2, updated_at = $3 WHERE coupon_id = $1 RETURNING batch_id)
+		b.Queue(`WITH c AS (UPDATE coupon_coupons SET status = 'used', order_id = $2, updated_at = $3, used_at = $3 WHERE coupon_id = $1 RETURNING batch_id)
 			UPDATE coupon_batches b SET used = b.used + 1 FROM c WHERE b.batch_id = c.batch_id`, e.CouponID, e.OrderID, e.At)
 	case coupon.Expired:
 		f.flushReceived(b)

@@ -81,8 +81,12 @@ func randomCouponHistory(t *testing.T, r *rand.Rand, codec *es.Codec, seed, n in
 		out = append(out, es.RecordedEvent{EventData: d, StreamID: stream, Position: es.Position{Commit: uint64(len(out) + 1), Prepare: uint64(len(out) + 1)}})
 	}
 	batches := []string{fmt.Sprintf("s%d-b0", seed), fmt.Sprintf("s%d-b1", seed), fmt.Sprintf("s%d-b2", seed)}
-	for _, b := range batches {
-		add("batch-"+b, coupon.BatchCreated{BatchID: b, Spec: coupon.BatchSpec{Name: b}, At: at})
+	for i, b := range batches {
+		spec := coupon.BatchSpec{Name: b, Kind: coupon.KindDirect}
+		if i == 1 {
+			spec.MerchantID = "shop-a"
+		}
+		add("batch-"+b, coupon.BatchCreated{BatchID: b, Spec: spec, At: at})
 	}
 	held := map[string]bool{}
 	received := 0
@@ -104,6 +108,10 @@ func randomCouponHistory(t *testing.T, r *rand.Rand, codec *es.Codec, seed, n in
 			delete(held, b+key)
 			add("batch-"+b, supply.Released{Key: key, At: at})
 		case k < 7:
+			if r.IntN(10) == 0 {
+				add("batch-"+b, coupon.BatchClosed{At: at})
+				continue
+			}
 			add("batch-"+b, supply.Adjusted{Delta: int64(r.IntN(20) - 5), At: at})
 		case k < 9:
 			received++
@@ -174,7 +182,10 @@ func (p *Projector) oracleOne(b projections.Batch, r es.RecordedEvent, e es.Even
 		if err != nil {
 			return err
 		}
-		b.Queue(`INSERT INTO coupon_batches (batch_id, spec, created_at) VALUES ($1, $2, $3)`, e.BatchID, spec, e.At)
+		b.Queue(`INSERT INTO coupon_batches (batch_id, spec, created_at, merchant_id, kind) VALUES ($1, $2, $3, NULLIF($4, ''), $5)`,
+			e.BatchID, spec, e.At, e.Spec.MerchantID, string(e.Spec.Kind))
+	case coupon.BatchClosed:
+		b.Queue(`UPDATE coupon_batches SET status = 'closed' WHERE batch_id = $1`, batchID)
 	case coupon.AllowlistAdded:
 		if onBatch {
 			delta(batchID).allowlist += int64(len(e.UserIDs))
@@ -212,7 +223,7 @@ func (p *Projector) oracleOne(b projections.Batch, r es.RecordedEvent, e es.Even
 	case coupon.Released:
 		b.Queue(`UPDATE coupon_coupons SET status = 'unused', order_id = NULL, updated_at = $2 WHERE coupon_id = $1`, e.CouponID, e.At)
 	case coupon.Used:
-		b.Queue(`WITH c AS (UPDATE coupon_coupons SET status = 'used', order_id = $2, updated_at = $3 WHERE coupon_id = $1 RETURNING batch_id)
+		b.Queue(`WITH c AS (UPDATE coupon_coupons SET status = 'used', order_id = $2, updated_at = $3, used_at = $3 WHERE coupon_id = $1 RETURNING batch_id)
 			UPDATE coupon_batches b SET used = b.used + 1 FROM c WHERE b.batch_id = c.batch_id`, e.CouponID, e.OrderID, e.At)
 	case coupon.Expired:
 		b.Queue(`WITH c AS (UPDATE coupon_coupons SET status = 'expired', updated_at = $2 WHERE coupon_id = $1 RETURNING batch_id)

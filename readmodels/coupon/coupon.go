@@ -26,7 +26,8 @@ type Reader struct {
 	Codec *es.Codec    // for AsOf
 }
 
-// Batch is a batch with its counters.
+// Batch is a batch with its counters. Spec.Total is the batch's total now (supply added since
+// its creation included).
 type Batch struct {
 	BatchID   string
 	Spec      coupon.BatchSpec
@@ -35,6 +36,7 @@ type Batch struct {
 	Expired   int64
 	Remaining int64
 	CreatedAt time.Time
+	Status    coupon.BatchStatus
 }
 
 // Coupon is a coupon as the API shows it.
@@ -46,6 +48,9 @@ type Coupon struct {
 	ValidFrom  time.Time
 	ValidUntil time.Time
 	OrderID    string
+	ReceivedAt time.Time
+	UsedAt     time.Time         // zero until used
+	Terms      *coupon.BatchSpec // the batch's terms; nil if the batch is not in the read model yet
 }
 
 // Job is an issuance job's progress.
@@ -83,16 +88,11 @@ func (r Reader) Batch(ctx context.Context, batchID string) (Batch, error) {
 		b    Batch
 		spec []byte
 	)
-	err := r.one(ctx, `SELECT batch_id, spec, issued, used, expired, total - reserved - committed, created_at
-		FROM coupon_batches WHERE batch_id = $1`, []any{batchID},
-		&b.BatchID, &spec, &b.Issued, &b.Used, &b.Expired, &b.Remaining, &b.CreatedAt)
+	err := r.one(ctx, `SELECT `+batchColumns+` FROM coupon_batches WHERE batch_id = $1`, []any{batchID}, b.dest(&spec)...)
 	if err != nil {
 		return Batch{}, err
 	}
-	if err := json.Unmarshal(spec, &b.Spec); err != nil {
-		return Batch{}, fmt.Errorf("coupon read model: spec of %s: %w", batchID, err)
-	}
-	return b, nil
+	return b, b.decode(spec)
 }
 
 // Specs returns the specs of the batches that exist among ids (quotes, order reservations).
@@ -125,8 +125,10 @@ func (r Reader) Specs(ctx context.Context, ids []string) (map[string]coupon.Batc
 
 // Coupons lists a member's coupons in the order received; status "" means all.
 func (r Reader) Coupons(ctx context.Context, userID string, status coupon.Status) ([]Coupon, error) {
-	rows, err := r.DB.Query(ctx, `SELECT coupon_id, batch_id, user_id, status, valid_from, valid_until, coalesce(order_id, '')
-		FROM coupon_coupons WHERE user_id = $1 AND ($2 = '' OR status = $2) ORDER BY received_at, coupon_id`,
+	rows, err := r.DB.Query(ctx, `SELECT c.coupon_id, c.batch_id, c.user_id, c.status, c.valid_from, c.valid_until,
+			coalesce(c.order_id, ''), c.received_at, c.used_at, b.spec
+		FROM coupon_coupons c LEFT JOIN coupon_batches b ON b.batch_id = c.batch_id
+		WHERE c.user_id = $1 AND ($2 = '' OR c.status = $2) ORDER BY c.received_at, c.coupon_id`,
 		userID, string(status))
 	if err != nil {
 		return nil, err
@@ -135,13 +137,22 @@ func (r Reader) Coupons(ctx context.Context, userID string, status coupon.Status
 	out := []Coupon{}
 	for rows.Next() {
 		var (
-			c  Coupon
-			st string
+			c    Coupon
+			st   string
+			used *time.Time
+			spec []byte
 		)
-		if err := rows.Scan(&c.CouponID, &c.BatchID, &c.UserID, &st, &c.ValidFrom, &c.ValidUntil, &c.OrderID); err != nil {
+		if err := rows.Scan(&c.CouponID, &c.BatchID, &c.UserID, &st, &c.ValidFrom, &c.ValidUntil, &c.OrderID,
+			&c.ReceivedAt, &used, &spec); err != nil {
 			return nil, err
 		}
 		c.Status = coupon.Status(st)
+		if used != nil {
+			c.UsedAt = *used
+		}
+		if err := c.decodeTerms(spec); err != nil {
+			return nil, err
+		}
 		out = append(out, c)
 	}
 	return out, rows.Err()
@@ -160,7 +171,7 @@ func (r Reader) CouponsAsOf(ctx context.Context, userID string, status coupon.St
 		}
 		for _, rec := range recs {
 			if rec.RecordedAt.After(asOf) {
-				return fromWallet(w, userID, status), nil
+				return r.withTerms(ctx, fromWallet(w, userID, status))
 			}
 			e, err := r.Codec.Decode(rec.Type, rec.Data)
 			if err != nil {
@@ -170,7 +181,7 @@ func (r Reader) CouponsAsOf(ctx context.Context, userID string, status coupon.St
 			from = rec.StreamVersion + 1
 		}
 		if len(recs) < page {
-			return fromWallet(w, userID, status), nil
+			return r.withTerms(ctx, fromWallet(w, userID, status))
 		}
 	}
 }
@@ -180,7 +191,7 @@ func fromWallet(w *coupon.Wallet, userID string, status coupon.Status) []Coupon 
 	out := make([]Coupon, len(cs))
 	for i, c := range cs {
 		out[i] = Coupon{CouponID: c.ID, BatchID: c.BatchID, UserID: userID, Status: c.Status,
-			ValidFrom: c.ValidFrom, ValidUntil: c.ValidUntil, OrderID: c.OrderID}
+			ValidFrom: c.ValidFrom, ValidUntil: c.ValidUntil, OrderID: c.OrderID, ReceivedAt: c.ReceivedAt, UsedAt: c.UsedAt}
 	}
 	return out
 }

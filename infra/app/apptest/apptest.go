@@ -119,6 +119,15 @@ func (ta *TestApp) Token(sub, role string) string {
 	return tok
 }
 
+// MerchantToken mints a merchant token for sub acting for merchantID.
+func (ta *TestApp) MerchantToken(sub, merchantID string) string {
+	tok, err := auth.MintMerchant([]byte(secret), sub, merchantID, time.Hour)
+	if err != nil {
+		ta.t.Fatalf("apptest: token: %v", err)
+	}
+	return tok
+}
+
 // Response is a decoded answer.
 type Response struct {
 	Status int

@@ -8,6 +8,7 @@ import (
 
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/infra/auth"
 	"github.com/loyaltyforge/loyalty/infra/httpapi"
 	readcoupon "github.com/loyaltyforge/loyalty/readmodels/coupon"
 )
@@ -45,6 +46,8 @@ type batchJSON struct {
 	Used                int64           `json:"used"`
 	Expired             int64           `json:"expired"`
 	Remaining           int64           `json:"remaining"`
+	MerchantID          *string         `json:"merchant_id"`
+	Status              string          `json:"status"`
 	codeJSON                            // code_mode, shared_code (codes.go)
 }
 
@@ -61,8 +64,16 @@ func toBatchJSON(b readcoupon.Batch) batchJSON {
 		ClaimStartsAt: utc(s.ClaimStartsAt), ClaimEndsAt: utc(s.ClaimEndsAt),
 		UseStartsAt: utcPtr(s.UseStartsAt), UseEndsAt: utcPtr(s.UseEndsAt), ValidDaysAfterClaim: s.ValidDaysAfterClaim,
 		Issued: b.Issued, Used: b.Used, Expired: b.Expired, Remaining: b.Remaining,
+		MerchantID: nullable(s.MerchantID), Status: string(b.Status),
 		codeJSON: toCodeJSON(s),
 	}
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func (a api) createBatch(c echo.Context) error {
@@ -78,6 +89,13 @@ func (a api) createBatch(c echo.Context) error {
 		return err
 	}
 	spec := body.BatchSpec.WithDefaults()
+	if cl := httpapi.Caller(c); cl.Role == auth.RoleMerchant {
+		// A merchant's batch is its own; it cannot make one for another merchant or the platform.
+		if spec.MerchantID != "" && spec.MerchantID != cl.MerchantID {
+			return httpapi.Forbidden("a merchant creates batches of its own merchant only")
+		}
+		spec.MerchantID = cl.MerchantID
+	}
 	if err := spec.Validate(); err != nil {
 		return domainError(err)
 	}
@@ -87,7 +105,8 @@ func (a api) createBatch(c echo.Context) error {
 	}
 	a.setPosition(c, pos)
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/coupon-batches/"+body.BatchID)
-	return httpapi.JSON(c, http.StatusCreated, toBatchJSON(readcoupon.Batch{BatchID: body.BatchID, Spec: spec, Remaining: spec.Total}))
+	return httpapi.JSON(c, http.StatusCreated, toBatchJSON(readcoupon.Batch{BatchID: body.BatchID, Spec: spec, Remaining: spec.Total,
+		Status: coupon.BatchActive}))
 }
 
 func (a api) getBatch(c echo.Context) error {
@@ -99,12 +118,18 @@ func (a api) getBatch(c echo.Context) error {
 	if err != nil {
 		return notFound(err, "batch "+id)
 	}
+	if !visible(c, b.Spec.MerchantID) {
+		return httpapi.NotFound("batch %s not found", id)
+	}
 	return httpapi.JSON(c, http.StatusOK, toBatchJSON(b))
 }
 
 func (a api) addAllowlist(c echo.Context) error {
 	id, err := pathID(c, "batch_id")
 	if err != nil {
+		return err
+	}
+	if err := a.ownBatch(c, id); err != nil {
 		return err
 	}
 	lines := newLineReader(c.Request().Body)

@@ -22,14 +22,23 @@ type couponJSON struct {
 	ValidFrom  time.Time     `json:"valid_from"`
 	ValidUntil time.Time     `json:"valid_until"`
 	OrderID    *string       `json:"order_id"`
+	ReceivedAt time.Time     `json:"received_at"`
+	UsedAt     *time.Time    `json:"used_at"`
+	Terms      *termsJSON    `json:"terms"`
 }
 
 func toCouponJSON(c readcoupon.Coupon) couponJSON {
 	out := couponJSON{CouponID: c.CouponID, BatchID: c.BatchID, UserID: c.UserID, Status: c.Status,
-		ValidFrom: utc(c.ValidFrom), ValidUntil: utc(c.ValidUntil)}
+		ValidFrom: utc(c.ValidFrom), ValidUntil: utc(c.ValidUntil), ReceivedAt: utc(c.ReceivedAt)}
 	if c.OrderID != "" {
 		id := c.OrderID
 		out.OrderID = &id
+	}
+	if !c.UsedAt.IsZero() {
+		out.UsedAt = utcPtr(&c.UsedAt)
+	}
+	if c.Terms != nil {
+		out.Terms = toTermsJSON(*c.Terms)
 	}
 	return out
 }
@@ -58,15 +67,23 @@ func (a api) claim(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	terms, err := a.terms.get(c.Request().Context(), got.BatchID, a.loadTerms)
+	if err != nil {
+		return err
+	}
 	return httpapi.JSON(c, http.StatusCreated, toCouponJSON(readcoupon.Coupon{
 		CouponID: got.ID, BatchID: got.BatchID, UserID: body.UserID, Status: got.Status,
 		ValidFrom: got.ValidFrom, ValidUntil: got.ValidUntil, OrderID: got.OrderID,
+		ReceivedAt: got.ReceivedAt, UsedAt: got.UsedAt, Terms: &terms,
 	}))
 }
 
 func (a api) startIssuance(c echo.Context) error {
 	batchID, err := pathID(c, "batch_id")
 	if err != nil {
+		return err
+	}
+	if err := a.ownBatch(c, batchID); err != nil {
 		return err
 	}
 	lines := newLineReader(c.Request().Body)
@@ -95,8 +112,8 @@ type jobJSON struct {
 
 func (a api) getJob(c echo.Context) error {
 	id := c.Param("job_id")
-	if len(id) < 1 || len(id) > 64 {
-		return httpapi.BadRequest("job_id must be 1 to 64 characters")
+	if err := a.ownJob(c, id); err != nil {
+		return err
 	}
 	j, err := a.Reader.Job(c.Request().Context(), id)
 	if err != nil {
@@ -135,4 +152,36 @@ func (a api) listCoupons(c echo.Context) error {
 		out[i] = toCouponJSON(cp)
 	}
 	return httpapi.JSON(c, http.StatusOK, map[string]any{"coupons": out})
+}
+
+// termsJSON is a coupon's terms: its batch's discount rule. Fields that the kind does not use
+// are null.
+type termsJSON struct {
+	Name        string      `json:"name"`
+	Kind        coupon.Kind `json:"kind"`
+	Threshold   *int64      `json:"threshold"`
+	Amount      *int64      `json:"amount"`
+	PercentOff  *int64      `json:"percent_off"`
+	MaxDiscount *int64      `json:"max_discount"`
+	Scope       scopeJSON   `json:"scope"`
+	Exclusive   bool        `json:"exclusive"`
+	MerchantID  *string     `json:"merchant_id"`
+}
+
+func toTermsJSON(s coupon.BatchSpec) *termsJSON {
+	ids := s.Scope.IDs
+	if ids == nil {
+		ids = []string{}
+	}
+	t := &termsJSON{Name: s.Name, Kind: s.Kind, MaxDiscount: s.MaxDiscount, Scope: scopeJSON{Type: s.Scope.Type, IDs: ids},
+		Exclusive: s.Exclusive, MerchantID: nullable(s.MerchantID)}
+	switch s.Kind {
+	case coupon.KindThreshold:
+		t.Threshold, t.Amount = &s.Threshold, &s.Amount
+	case coupon.KindDirect:
+		t.Amount = &s.Amount
+	case coupon.KindPercent:
+		t.PercentOff = &s.PercentOff
+	}
+	return t
 }

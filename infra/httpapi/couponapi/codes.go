@@ -44,8 +44,9 @@ func RegisterCodes(s *httpapi.Server, d Deps, cd CodeDeps) {
 	s.RegisterError(couponcmd.ErrSharedCodeInUse, http.StatusConflict, httpapi.CodeConflict)
 	s.RegisterError(couponcmd.ErrNoCodes, http.StatusConflict, httpapi.CodeConflict)
 
-	a := api{d}
-	s.Handle(http.MethodGet, "/v1/coupon-batches/:batch_id/codes", a.exportCodes, httpapi.Roles(auth.RoleAdmin))
+	a := api{Deps: d, terms: newTermsCache()}
+	// A merchant exports the codes of its own batches only (ownBatch): another's is 404.
+	s.Handle(http.MethodGet, "/v1/coupon-batches/:batch_id/codes", a.exportCodes, httpapi.Roles(auth.RoleMerchant))
 	s.Handle(http.MethodPost, "/v1/users/:user_id/coupons/redeem", a.redeem,
 		append([]httpapi.RouteOption{httpapi.SelfOr("user_id")}, cd.RedeemLimits...)...)
 }
@@ -55,6 +56,9 @@ func RegisterCodes(s *httpapi.Server, d Deps, cd CodeDeps) {
 func (a api) exportCodes(c echo.Context) error {
 	id, err := pathID(c, "batch_id")
 	if err != nil {
+		return err
+	}
+	if err := a.ownBatch(c, id); err != nil {
 		return err
 	}
 	res := c.Response()
@@ -92,8 +96,13 @@ func (a api) redeem(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	terms, err := a.terms.get(c.Request().Context(), got.BatchID, a.loadTerms)
+	if err != nil {
+		return err
+	}
 	return httpapi.JSON(c, http.StatusCreated, toCouponJSON(readcoupon.Coupon{
 		CouponID: got.ID, BatchID: got.BatchID, UserID: userID, Status: got.Status,
 		ValidFrom: got.ValidFrom, ValidUntil: got.ValidUntil, OrderID: got.OrderID,
+		ReceivedAt: got.ReceivedAt, UsedAt: got.UsedAt, Terms: &terms,
 	}))
 }

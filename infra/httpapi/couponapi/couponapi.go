@@ -29,8 +29,6 @@ type Deps struct {
 	ClaimLimits []httpapi.RouteOption
 }
 
-type api struct{ Deps }
-
 // Register mounts the routes and the coupon error codes.
 func Register(s *httpapi.Server, d Deps) {
 	s.RegisterError(coupon.ErrBatchNotFound, http.StatusNotFound, httpapi.CodeNotFound)
@@ -41,18 +39,26 @@ func Register(s *httpapi.Server, d Deps) {
 	s.RegisterError(coupon.ErrNotEligible, http.StatusForbidden, "not_eligible")
 	s.RegisterError(coupon.ErrClaimWindowClosed, http.StatusUnprocessableEntity, "claim_window_closed")
 	s.RegisterError(couponcmd.ErrClaimInterrupted, http.StatusServiceUnavailable, httpapi.CodeUnavailable)
+	s.RegisterError(coupon.ErrBatchClosed, http.StatusConflict, CodeBatchClosed)
 
-	a := api{d}
-	admin := httpapi.Roles(auth.RoleAdmin)
-	s.Handle(http.MethodPost, "/v1/coupon-batches", a.createBatch, admin)
-	s.Handle(http.MethodGet, "/v1/coupon-batches/:batch_id", a.getBatch, admin)
-	s.Handle(http.MethodPost, "/v1/coupon-batches/:batch_id/allowlist", a.addAllowlist, admin, httpapi.CSV())
+	a := api{Deps: d, terms: newTermsCache()}
+	// A merchant reaches these for its own batches only (ownBatch, ownJob): another's is 404.
+	merchant := httpapi.Roles(auth.RoleMerchant)
+	s.Handle(http.MethodPost, "/v1/coupon-batches", a.createBatch, merchant)
+	s.Handle(http.MethodGet, "/v1/coupon-batches/:batch_id", a.getBatch, merchant)
+	s.Handle(http.MethodPost, "/v1/coupon-batches/:batch_id/allowlist", a.addAllowlist, merchant, httpapi.CSV())
 	s.Handle(http.MethodPost, "/v1/coupon-batches/:batch_id/claims", a.claim,
 		append([]httpapi.RouteOption{httpapi.Roles(auth.RoleMember)}, d.ClaimLimits...)...)
-	s.Handle(http.MethodPost, "/v1/coupon-batches/:batch_id/issuances", a.startIssuance, admin, httpapi.CSV())
-	s.Handle(http.MethodGet, "/v1/issuance-jobs/:job_id", a.getJob, admin)
+	s.Handle(http.MethodPost, "/v1/coupon-batches/:batch_id/issuances", a.startIssuance, merchant, httpapi.CSV())
+	s.Handle(http.MethodGet, "/v1/issuance-jobs/:job_id", a.getJob, merchant)
 	s.Handle(http.MethodGet, "/v1/users/:user_id/coupons", a.listCoupons, httpapi.SelfOr("user_id", auth.RoleService))
 	s.Handle(http.MethodPost, "/v1/users/:user_id/checkout/quote", a.quote, httpapi.SelfOr("user_id", auth.RoleService))
+	a.registerShop(s)
+}
+
+type api struct {
+	Deps
+	terms *termsCache // batch terms for the coupons a claim returns
 }
 
 func (a api) setPosition(c echo.Context, r es.AppendResult) {

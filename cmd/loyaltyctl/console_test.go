@@ -1,0 +1,58 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loyaltyforge/loyalty/infra/app/apptest"
+)
+
+func TestConsoleLoginPrintsALinkThatSignsIn(t *testing.T) {
+	ta := apptest.Start(t, apptest.Options{})
+	t.Setenv("LOYALTY_DATA_DIR", t.TempDir())
+	open := func(link string) (string, string) {
+		jar, err := cookiejar.New(nil)
+		require.NoError(t, err)
+		resp, err := (&http.Client{Jar: jar}).Get(link)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.Request.URL.Path, string(b)
+	}
+
+	// a link signed with the server's secret opens the operators' console
+	t.Setenv("LOYALTY_JWT_SECRET", "apptest-secret-apptest-secret-32b")
+	out, err := run(t, "console-login", "--sub", "ops", "--role", "admin", "--url", ta.URL+"/")
+	require.NoError(t, err)
+	link := strings.TrimSpace(out)
+	require.True(t, strings.HasPrefix(link, ta.URL+"/console/login/link?token="), link)
+	path, page := open(link)
+	assert.Equal(t, "/console/ops", path)
+	assert.Contains(t, page, "<h1>Operations</h1>")
+
+	// a member's link opens the member's own pages
+	out, err = run(t, "console-login", "--sub", "u1", "--role", "member", "--url", ta.URL)
+	require.NoError(t, err)
+	path, _ = open(strings.TrimSpace(out))
+	assert.Equal(t, "/console/me", path)
+
+	// a long-lived link is refused before it is printed
+	_, err = run(t, "console-login", "--ttl", "1h", "--url", ta.URL)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "at most 15m")
+
+	// a link signed with another secret does not sign in
+	t.Setenv("LOYALTY_JWT_SECRET", "another-secret-another-secret-32b")
+	out, err = run(t, "console-login", "--url", ta.URL)
+	require.NoError(t, err)
+	path, page = open(strings.TrimSpace(out))
+	assert.Equal(t, "/console/login/link", path)
+	assert.Contains(t, page, "this link is invalid or expired")
+}

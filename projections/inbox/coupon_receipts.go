@@ -1,0 +1,74 @@
+package inbox
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/loyaltyforge/loyalty/domain/coupon"
+	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/domain/inbox"
+	"github.com/loyaltyforge/loyalty/projections"
+)
+
+const couponReceiptsSchema = `
+-- Coupons an issuance job put in a wallet: one coupon_received message each, keyed by
+-- dedupe_key. seq is the log position of the Received event (a function of the events alone).
+CREATE TABLE inbox_coupon_receipts (
+	seq        bigint NOT NULL,
+	coupon_id  text PRIMARY KEY,
+	user_id    text NOT NULL,
+	batch_id   text NOT NULL,
+	dedupe_key text NOT NULL,
+	at         timestamptz NOT NULL
+);
+CREATE INDEX inbox_coupon_receipts_seq ON inbox_coupon_receipts (seq);
+`
+
+// CouponReceipts maintains inbox_coupon_receipts from the coupons issuance jobs give. A claim
+// is the member's own doing and the answer tells it; only issued coupons are news to tell.
+type CouponReceipts struct{ codec *es.Codec }
+
+// NewCouponReceipts returns the projector; codec decodes coupon events.
+func NewCouponReceipts(codec *es.Codec) *CouponReceipts { return &CouponReceipts{codec: codec} }
+
+func (*CouponReceipts) Name() string     { return "inbox_coupon_receipts" }
+func (*CouponReceipts) Schema() string   { return couponReceiptsSchema }
+func (*CouponReceipts) Tables() []string { return []string{"inbox_coupon_receipts"} }
+
+// Apply writes the batch's issued coupons in one statement.
+func (p *CouponReceipts) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
+	var (
+		seq                      []int64
+		ids, users, batches, key []string
+		at                       []time.Time
+	)
+	received := coupon.Received{}.EventName()
+	for _, r := range events {
+		user, onWallet := strings.CutPrefix(r.StreamID, "coupons-")
+		if !onWallet || r.Type != received {
+			continue
+		}
+		e, err := p.codec.Decode(r.Type, r.Data)
+		if err != nil {
+			return fmt.Errorf("inbox_coupon_receipts: %s: %w", r.StreamID, err)
+		}
+		rc, ok := e.(coupon.Received)
+		if !ok || rc.Source != coupon.SourceIssuance {
+			continue
+		}
+		seq, ids, users = append(seq, int64(r.Position.Prepare)), append(ids, rc.CouponID), append(users, user)
+		batches, key, at = append(batches, rc.BatchID), append(key, inbox.CouponReceivedKey(rc.CouponID)), append(at, rc.At)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO inbox_coupon_receipts (seq, coupon_id, user_id, batch_id, dedupe_key, at)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])`,
+		seq, ids, users, batches, key, at)
+	return err
+}
+
+// EventTypePrefixes implements projections.Selective.
+func (*CouponReceipts) EventTypePrefixes() []string { return []string{coupon.Received{}.EventName()} }
