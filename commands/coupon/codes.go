@@ -21,10 +21,10 @@ type CodeStore interface {
 	// time (memory does not grow with n).
 	GenerateUnique(ctx context.Context, batchID, gen string, n int64) error
 	// ReserveShared stores the batch's shared code under gen unless a batch open until after now
-	// holds the same code (ErrSharedCodeInUse). owns tells a live holder from the leftover of a
-	// creation that failed.
+	// holds the same code (ErrSharedCodeInUse). holds tells a live holder from a closed batch
+	// or the leftover of a creation that failed.
 	ReserveShared(ctx context.Context, batchID, gen, code string, openUntil, now time.Time,
-		owns func(ctx context.Context, batchID, gen string) (bool, error)) error
+		holds func(ctx context.Context, batchID, gen string) (bool, error)) error
 	// Attached records that the batch was created with gen.
 	Attached(ctx context.Context, gen string) error
 	// Unattached lists generations older than age not recorded as attached (BatchID and
@@ -84,7 +84,7 @@ func (h *Handlers) createCodeBatch(ctx context.Context, batchID string, spec cou
 		err = codes.GenerateUnique(ctx, batchID, gen, count)
 	case coupon.CodeModeShared:
 		code, _ := coupon.NormalizeCode(spec.SharedCode)
-		err = codes.ReserveShared(ctx, batchID, gen, code, spec.ClaimEndsAt, h.clock.Now(), h.ownsCodes)
+		err = codes.ReserveShared(ctx, batchID, gen, code, spec.ClaimEndsAt, h.clock.Now(), h.holdsCode)
 	}
 	if err == nil {
 		var res es.AppendResult
@@ -157,6 +157,17 @@ func (h *Handlers) ownsCodes(ctx context.Context, batchID, gen string) (bool, er
 	return owns, err
 }
 
+// holdsCode reports whether the batch owns generation gen and is not closed: a closed batch's
+// shared code is free for a new batch ("unique among open batches").
+func (h *Handlers) holdsCode(ctx context.Context, batchID, gen string) (bool, error) {
+	var holds bool
+	_, err := h.doBatch(ctx, batchID, es.Metadata{}, func(b *batchState) ([]coupon.Event, error) {
+		holds = b.CodeGeneration() == gen && b.Open() == nil
+		return nil, nil
+	})
+	return holds, err
+}
+
 // ExportCodes writes a unique-code batch's codes to w, one a line; start is called once the
 // batch is known to have codes, before the first byte (the HTTP layer sends its headers there).
 func (h *Handlers) ExportCodes(ctx context.Context, batchID string, start func(), w io.Writer) error {
@@ -179,6 +190,22 @@ func (h *Handlers) ExportCodes(ctx context.Context, batchID string, start func()
 	}
 	start()
 	return h.opts.Codes.Export(ctx, gen, w)
+}
+
+// pickMatch chooses the batch a code redeems: the first match (a unique code, else the shared
+// code's batch with the latest claim window) unless that batch is closed and a later match's
+// batch is not (a new batch took over a closed batch's shared code).
+func (h *Handlers) pickMatch(ctx context.Context, matches []CodeMatch) (CodeMatch, error) {
+	for _, m := range matches {
+		holds, err := h.holdsCode(ctx, m.BatchID, m.Generation)
+		if err != nil {
+			return CodeMatch{}, err
+		}
+		if holds {
+			return m, nil
+		}
+	}
+	return matches[0], nil
 }
 
 // RedeemCode is a member's redemption of a code. Key is the client's retry key, as for a claim.
@@ -205,7 +232,10 @@ func (h *Handlers) Redeem(ctx context.Context, c RedeemCode) (coupon.Coupon, es.
 	if len(matches) == 0 {
 		return coupon.Coupon{}, es.AppendResult{}, coupon.ErrCodeNotFound
 	}
-	m := matches[0]
+	m, err := h.pickMatch(ctx, matches)
+	if err != nil {
+		return coupon.Coupon{}, es.AppendResult{}, err
+	}
 	key := ""
 	if c.Key != "" {
 		key = "redeem:" + strconv.FormatInt(m.Seq, 10) + ":" + c.Key

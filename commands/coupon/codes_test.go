@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -280,4 +281,34 @@ func TestTheCodesOfACreationThatDiedAreSwept(t *testing.T) {
 	codes := e.codes(t, "real")
 	_, _, err = e.h.Redeem(ctx, couponcmd.RedeemCode{UserID: "u", Code: codes[0]})
 	assert.NoError(t, err)
+}
+
+// TestAClosedBatchLetsGoOfItsSharedCode: shared codes are unique among open batches; once a
+// batch is closed, a new batch may take its code and redemptions go to the new one.
+func TestAClosedBatchLetsGoOfItsSharedCode(t *testing.T) {
+	e := newCodeEnvs(t, 1)[0]
+	ctx := context.Background()
+	meta := es.Metadata{Actor: "admin"}
+	e.createBatch(t, "old", codeSpec(10, 1, coupon.CodeModeShared, "SPRING"))
+	_, err := e.h.CloseBatch(ctx, "old", meta)
+	require.NoError(t, err)
+	_, _, err = e.h.Redeem(ctx, couponcmd.RedeemCode{UserID: "a", Code: "spring"})
+	assert.ErrorIs(t, err, coupon.ErrBatchClosed, "the closed batch's code answers batch_closed")
+
+	_, err = e.h.CreateBatch(ctx, "new", codeSpec(10, 1, coupon.CodeModeShared, "SPRING"), meta)
+	assert.ErrorIs(t, err, couponcmd.ErrSharedCodeInUse, "within its first minute a code's row may belong to a creation still running")
+	_, err = e.pool.Exec(ctx, `UPDATE coupon_shared_codes SET created_at = now() - interval '2 minutes'`)
+	require.NoError(t, err)
+	// The new batch's window ends before the closed one's would have: the look-up finds the
+	// closed batch first, and the redemption must still go to the open one.
+	newer := codeSpec(10, 1, coupon.CodeModeShared, "SPRING")
+	newer.ClaimEndsAt = t0.Add(30 * time.Minute)
+	e.createBatch(t, "new", newer)
+	for _, user := range []string{"a", "b", "c"} {
+		got, _, err := e.h.Redeem(ctx, couponcmd.RedeemCode{UserID: user, Code: "Spring"})
+		require.NoError(t, err)
+		assert.Equal(t, "new", got.BatchID)
+	}
+	_, err = e.h.CreateBatch(ctx, "newer", codeSpec(10, 1, coupon.CodeModeShared, "SPRING"), meta)
+	assert.ErrorIs(t, err, couponcmd.ErrSharedCodeInUse, "the open batch holds it")
 }

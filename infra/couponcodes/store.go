@@ -24,9 +24,9 @@ import (
 // ChunkSize is how many codes are generated and copied at a time.
 const ChunkSize = 10000
 
-// orphanAge is how old a shared-code row whose batch does not own it must be before it is taken
-// for the leftover of a failed creation: a younger one may belong to a creation still running.
-const orphanAge = time.Minute
+// youngAge: a shared-code row younger than this holds its code whatever its batch says, since
+// its creation may still be running (its batch not yet appended).
+const youngAge = time.Minute
 
 // Store implements commands/coupon.CodeStore.
 type Store struct {
@@ -94,9 +94,10 @@ func isUniqueViolation(err error) bool {
 }
 
 // ReserveShared holds an advisory lock on the code's hash while it checks for an open holder
-// and inserts, so two creations with the same code cannot both pass.
+// and inserts, so two creations with the same code cannot both pass. Rows of closed batches
+// and of creations that failed stay (the orphan sweeper deletes the latter) but hold nothing.
 func (s Store) ReserveShared(ctx context.Context, batchID, gen, code string, openUntil, now time.Time,
-	owns func(ctx context.Context, batchID, gen string) (bool, error)) error {
+	holds func(ctx context.Context, batchID, gen string) (bool, error)) error {
 	hash := coupon.CodeHash(code)
 	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('coupon-shared-code:' || encode($1::bytea, 'hex'), 0))`, hash); err != nil {
@@ -111,7 +112,7 @@ func (s Store) ReserveShared(ctx context.Context, batchID, gen, code string, ope
 		}
 		rows, err := tx.Query(ctx, `
 			SELECT batch_id, generation, created_at < now() - $2::interval
-			FROM coupon_shared_codes WHERE code_hash = $1 AND open_until > $3`, hash, orphanAge.String(), now)
+			FROM coupon_shared_codes WHERE code_hash = $1 AND open_until > $3`, hash, youngAge.String(), now)
 		if err != nil {
 			return err
 		}
@@ -133,15 +134,12 @@ func (s Store) ReserveShared(ctx context.Context, batchID, gen, code string, ope
 		for _, h := range holders {
 			live := !h.old
 			if h.old {
-				if live, err = owns(ctx, h.batch, h.gen); err != nil {
+				if live, err = holds(ctx, h.batch, h.gen); err != nil {
 					return err
 				}
 			}
 			if live {
 				return fmt.Errorf("%w: %s is the code of batch %s", couponcmd.ErrSharedCodeInUse, code, h.batch)
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM coupon_shared_codes WHERE generation = $1`, h.gen); err != nil {
-				return err
 			}
 		}
 		if _, err := tx.Exec(ctx, insertGeneration, gen, batchID); err != nil {
