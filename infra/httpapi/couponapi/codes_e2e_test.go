@@ -245,3 +245,51 @@ func TestAUniqueCodeOverHTTPGoesToOneOf50(t *testing.T) {
 		return b["issued"] == float64(1) && b["remaining"] == float64(9)
 	}), "the batch counts one coupon")
 }
+
+// TestCodesWithMerchants: a merchant's code batch, its codes for that merchant only, the coupon
+// a code gives with its terms, a closed batch's code, and code batches kept off the members'
+// claimable list (a shared code is not shown to members).
+func TestCodesWithMerchants(t *testing.T) {
+	ta := apptest.Start(t, apptest.Options{})
+	admin := ta.Token("root", "admin")
+	shopA, shopB := ta.MerchantToken("ann", "shop-a"), ta.MerchantToken("bob", "shop-b")
+	u1 := ta.Token("u1", "member")
+
+	body := merchantBatch("mu", 4)
+	body["code_mode"] = "unique"
+	r := ta.Do("POST", "/v1/coupon-batches", shopA, body)
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	assert.Equal(t, "shop-a", r.Map(t)["merchant_id"])
+	codes := exportCodes(t, ta, shopA, "mu")
+	require.Len(t, codes, 4)
+	assert.Equal(t, codes, exportCodes(t, ta, admin, "mu"))
+	assert.Equal(t, http.StatusNotFound, ta.Do("GET", "/v1/coupon-batches/mu/codes", shopB, nil).Status, "another merchant's batch")
+
+	r = redeem(ta, u1, "u1", codes[0])
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	got := r.Map(t)
+	terms, _ := got["terms"].(map[string]any)
+	require.NotNil(t, terms, "the coupon carries its terms: %s", r.Body)
+	assert.Equal(t, "shop-a", terms["merchant_id"])
+	assert.NotEmpty(t, got["received_at"])
+
+	shared := merchantBatch("ms", 10)
+	shared["code_mode"], shared["shared_code"] = "shared", "SHOP-A"
+	require.Equal(t, http.StatusCreated, ta.Do("POST", "/v1/coupon-batches", shopA, shared).Status)
+	plain := merchantBatch("mp", 10)
+	r = ta.Do("POST", "/v1/coupon-batches", shopA, plain)
+	require.Equal(t, http.StatusCreated, r.Status)
+	r = ta.Do("GET", "/v1/users/u1/claimable-batches?min_position="+position(r), u1, nil)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	assert.Contains(t, string(r.Body), `"mp"`)
+	assert.NotContains(t, string(r.Body), `"mu"`, "a code batch is redeemed, not claimed")
+	assert.NotContains(t, string(r.Body), "SHOP-A", "members do not see shared codes")
+
+	r = ta.Do("POST", "/v1/coupon-batches/ms/close", shopA, nil)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	r = redeem(ta, u1, "u1", "shop-a")
+	assert.Equal(t, http.StatusConflict, r.Status, string(r.Body))
+	assert.Equal(t, "batch_closed", code(t, r))
+	r = redeem(ta, u1, "u1", codes[1])
+	assert.Equal(t, http.StatusConflict, r.Status, "per_user_limit of the merchant batch: %s", r.Body)
+}
