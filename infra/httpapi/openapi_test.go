@@ -47,8 +47,14 @@ func TestDocumentCoversTheContract(t *testing.T) {
 		"POST /v1/coupon-batches/{batch_id}/issuances",
 		"GET /v1/issuance-jobs/{job_id}",
 		"GET /v1/users/{user_id}/coupons",
-		"GET /v1/coupon-batches/{batch_id}/codes", // Shop features: codes
-		"POST /v1/users/{user_id}/coupons/redeem", // Shop features: codes
+		"GET /v1/coupon-batches/{batch_id}/codes",   // Shop features: codes
+		"POST /v1/users/{user_id}/coupons/redeem",   // Shop features: codes
+		"GET /v1/coupon-batches",                    // Shop features: merchants
+		"POST /v1/coupon-batches/{batch_id}/close",  // Shop features: merchants
+		"POST /v1/coupon-batches/{batch_id}/supply", // Shop features: merchants
+		"GET /v1/issuance-jobs/{job_id}/failures",   // Shop features: merchants
+		"GET /v1/users/{user_id}/claimable-batches", // Shop features: merchants
+		"GET /v1/coupons/{coupon_id}/history",       // Shop features: coupon detail
 		"POST /v1/users/{user_id}/checkout/quote",
 		"POST /v1/orders/{order_id}/reserve",
 		"POST /v1/orders/{order_id}/confirm",
