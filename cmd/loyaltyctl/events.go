@@ -15,6 +15,7 @@ func eventsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "events", Short: "The event history"}
 	cmd.AddCommand(eventsExportCmd())
 	cmd.AddCommand(eventsRebaseXidCmd())
+	cmd.AddCommand(eventsCopyCmd())
 	return cmd
 }
 

@@ -36,11 +36,13 @@ func (a *aggregate) Clone() hotstream.Aggregate { return &aggregate{a.g.Clone()}
 
 // View is a gift as commands answer it.
 type View struct {
-	GiftID         string `json:"gift_id"`
-	Name           string `json:"name"`
-	Description    string `json:"description"`
-	PointsPrice    int64  `json:"points_price"`
-	StockAvailable int64  `json:"stock_available"`
+	GiftID         string   `json:"gift_id"`
+	Name           string   `json:"name"`
+	Description    string   `json:"description"`
+	PointsPrice    int64    `json:"points_price"`
+	StockAvailable int64    `json:"stock_available"`
+	ImageURLs      []string `json:"image_urls"`
+	Active         bool     `json:"active"`
 }
 
 // do runs decide against the gift's current state; decide returns gift events.
@@ -73,7 +75,8 @@ func (h *Gifts) Define(ctx context.Context, c DefineGift, meta es.Metadata) (Vie
 	var v View
 	pos, err := h.do(ctx, c.GiftID, meta, func(g *gift.Gift) ([]gift.Event, error) {
 		evs, err := g.Define(c.GiftID, c.Name, c.Description, c.PointsPrice, c.Stock, h.clock.Now())
-		v = View{GiftID: c.GiftID, Name: c.Name, Description: c.Description, PointsPrice: c.PointsPrice, StockAvailable: c.Stock}
+		v = View{GiftID: c.GiftID, Name: c.Name, Description: c.Description, PointsPrice: c.PointsPrice, StockAvailable: c.Stock,
+			ImageURLs: []string{}, Active: true}
 		return evs, err
 	})
 	return v, pos, err
@@ -94,7 +97,40 @@ func (h *Gifts) AdjustStock(ctx context.Context, giftID string, delta int64, met
 }
 
 func viewOf(g *gift.Gift) View {
-	return View{GiftID: g.ID(), Name: g.Name(), Description: g.Description(), PointsPrice: g.PointsPrice(), StockAvailable: g.Available()}
+	return View{GiftID: g.ID(), Name: g.Name(), Description: g.Description(), PointsPrice: g.PointsPrice(),
+		StockAvailable: g.Available(), ImageURLs: g.ImageURLs(), Active: g.Active()}
+}
+
+// Update edits a gift (nil fields stay); exchanges already made keep the price they paid.
+func (h *Gifts) Update(ctx context.Context, giftID string, c gift.Change, meta es.Metadata) (View, es.AppendResult, error) {
+	return h.change(ctx, giftID, meta, func(g *gift.Gift) ([]gift.Event, error) { return g.Update(c, h.clock.Now()) })
+}
+
+// SetActive activates or deactivates a gift.
+func (h *Gifts) SetActive(ctx context.Context, giftID string, active bool, meta es.Metadata) (View, es.AppendResult, error) {
+	return h.change(ctx, giftID, meta, func(g *gift.Gift) ([]gift.Event, error) { return g.SetActive(active, h.clock.Now()) })
+}
+
+// change decides on a gift and answers with the gift as the decision leaves it.
+func (h *Gifts) change(ctx context.Context, giftID string, meta es.Metadata, decide func(*gift.Gift) ([]gift.Event, error)) (View, es.AppendResult, error) {
+	var v View
+	pos, err := h.do(ctx, giftID, meta, func(g *gift.Gift) ([]gift.Event, error) {
+		evs, err := decide(g)
+		if err != nil {
+			return nil, err
+		}
+		// The writer applies the events to g after the append; the answer is worked out on a
+		// copy. A shallow one will do: edits change scalar fields and replace slices, never the
+		// stock's maps.
+		after := gift.Replay()
+		*after = *g
+		for _, e := range evs {
+			after.Apply(e)
+		}
+		v = viewOf(after)
+		return evs, nil
+	})
+	return v, pos, err
 }
 
 // GiftIDOf returns the gift id of a gift stream name.

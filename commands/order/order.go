@@ -50,6 +50,9 @@ type Handlers struct {
 	specs *Specs
 	// StuckAfter is how long an order may sit mid-way before Sweep takes it over.
 	StuckAfter time.Duration
+	// RefundTTL is the lifetime of a refunded lot whose original expiry is unknown;
+	// DefaultRefundTTL when zero.
+	RefundTTL time.Duration
 }
 
 // New returns the order command handlers.

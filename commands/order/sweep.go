@@ -31,6 +31,9 @@ func (h *Handlers) Sweep(ctx context.Context, orderID string, now time.Time) (bo
 	}
 	meta := sweepMeta
 	meta.CorrelationID = orderID
+	if n, err := h.finishRefunds(ctx, o, now, meta); n > 0 || err != nil {
+		return true, err // refunds exist only on confirmed orders: nothing else is left to do
+	}
 	step, due := o.PendingAfter(now, h.StuckAfter)
 	if !due {
 		ended := o.Status() == order.StatusCancelled || o.Status() == order.StatusFailed

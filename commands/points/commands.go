@@ -99,3 +99,29 @@ func (h *Handler) Hold(ctx context.Context, user, holdID string) (points.HoldSta
 	}, func(a *points.Account, _ time.Time) { s, ok = a.Hold(holdID) })
 	return s, ok, err
 }
+
+// Debit is the answer to a debit: the balance right after it (the first debit's when this is
+// a repeat of (reason, ref)) and whether this call made it.
+type Debit struct {
+	Result
+	Balance points.Balance
+	Created bool
+}
+
+// Debit takes amount from user's available points by an admin's decision (reason adjustment or
+// clawback), never more than is available. The same (reason, ref) again changes nothing and
+// answers with the first debit's balance.
+func (h *Handler) Debit(ctx context.Context, user, reason, ref string, amount int64, meta es.Metadata) (Debit, error) {
+	var out Debit
+	res, err := h.Decide(ctx, user, meta, func(a *points.Account, now time.Time) ([]points.Event, error) {
+		events, first, created, err := a.Debit(reason, ref, amount, now)
+		out.Balance, out.Created = first, created
+		return events, err
+	}, func(a *points.Account, now time.Time) {
+		if out.Created {
+			out.Balance = a.Balance(now)
+		}
+	})
+	out.Result = res
+	return out, err
+}

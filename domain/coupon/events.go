@@ -63,6 +63,20 @@ type Released struct {
 	At       time.Time `json:"at"`
 }
 
+// Restored gives a used coupon back to the member as unused: its order was refunded
+// (RefundID) while the coupon's use window was still open. The coupon history shows it as
+// "restored".
+// BatchID and ValidUntil repeat the coupon's, so readers that dropped a used coupon (expiry
+// reminders) can take it back without its history.
+type Restored struct {
+	CouponID   string    `json:"coupon_id"`
+	OrderID    string    `json:"order_id"`
+	RefundID   string    `json:"refund_id"`
+	BatchID    string    `json:"batch_id"`
+	ValidUntil time.Time `json:"valid_until"`
+	At         time.Time `json:"at"`
+}
+
 // Expired closes an unused coupon past its valid_until.
 type Expired struct {
 	CouponID string    `json:"coupon_id"`
@@ -77,12 +91,13 @@ func (Reserved) EventName() string       { return "coupon.reserved.v1" }
 func (Used) EventName() string           { return "coupon.used.v1" }
 func (Released) EventName() string       { return "coupon.released.v1" }
 func (Expired) EventName() string        { return "coupon.expired.v1" }
+func (Restored) EventName() string       { return "coupon.restored.v1" }
 
 // EventTypes lists a zero value of every coupon event (batch, wallet and issuance streams), to
 // build an es.Codec. The batch stream also holds supply events: register supply.EventTypes()
 // beside these.
 func EventTypes() []Event {
-	return []Event{BatchCreated{}, AllowlistAdded{}, Received{}, Reserved{}, Used{}, Released{}, Expired{},
+	return []Event{BatchCreated{}, AllowlistAdded{}, Received{}, Reserved{}, Used{}, Released{}, Expired{}, Restored{},
 		JobStarted{}, ChunkQueued{}, ChunkRequeued{}, JobQueued{}, ChunkDone{}, JobCompleted{},
 		BatchClosed{}, CodesAttached{}, CodeTaken{}}
 }

@@ -31,6 +31,9 @@ type Coupon struct {
 	Ref        string
 	ReceivedAt time.Time
 	UsedAt     time.Time // zero until used
+	// RestoredBy is the order and refund that last gave the coupon back (restoreKey), so a
+	// retried refund answers with the coupons it restored.
+	RestoredBy string
 }
 
 // UsableAt reports whether the coupon is inside its validity window: ValidFrom <= now < ValidUntil.
@@ -83,6 +86,11 @@ func (w *Wallet) Apply(e Event) {
 	case Expired:
 		if c := w.coupons[e.CouponID]; c != nil {
 			c.Status = StatusExpired
+		}
+	case Restored:
+		if c := w.coupons[e.CouponID]; c != nil {
+			c.Status, c.OrderID, c.RestoredBy = StatusUnused, "", restoreKey(e.OrderID, e.RefundID)
+			c.UsedAt = time.Time{} // unused again: the coupon's history keeps when it was used
 		}
 	}
 }
@@ -183,6 +191,42 @@ func (w *Wallet) Release(orderID string, now time.Time) []Event {
 		events = append(events, Released{CouponID: c.ID, OrderID: orderID, At: now})
 	}
 	return events
+}
+
+// NotRestoredExpired: the coupon's use window had closed when its order was refunded.
+const NotRestoredExpired = "expired"
+
+// NotRestored is a coupon a refund could not give back, and why.
+type NotRestored struct {
+	CouponID string `json:"coupon_id"`
+	Reason   string `json:"reason"`
+}
+
+func restoreKey(orderID, refundID string) string { return orderID + "\x00" + refundID }
+
+// Restore decides to give back the coupons that order orderID used (of couponIDs, the order's
+// coupons, in that order), for refund refundID: a coupon whose use window is still open goes
+// back to unused; one whose window has closed stays used and is listed as not restored. A
+// retried refund gets no events and the same lists; coupons an earlier refund of the order
+// restored are in neither list.
+func (w *Wallet) Restore(orderID, refundID string, couponIDs []string, now time.Time) ([]Event, []string, []NotRestored) {
+	events, restored, not := []Event{}, []string{}, []NotRestored{}
+	for _, id := range couponIDs {
+		c := w.coupons[id]
+		switch {
+		case c == nil:
+		case c.RestoredBy == restoreKey(orderID, refundID):
+			restored = append(restored, id)
+		case c.Status != StatusUsed || c.OrderID != orderID:
+		case now.Before(c.ValidUntil):
+			events = append(events, Restored{CouponID: id, OrderID: orderID, RefundID: refundID,
+				BatchID: c.BatchID, ValidUntil: c.ValidUntil, At: now})
+			restored = append(restored, id)
+		default:
+			not = append(not, NotRestored{CouponID: id, Reason: NotRestoredExpired})
+		}
+	}
+	return events, restored, not
 }
 
 // heldBy lists the coupons reserved by the order, in the order received.

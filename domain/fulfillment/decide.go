@@ -149,7 +149,7 @@ func (s *Saga) StartCompensation(reason string, now time.Time) ([]Event, error) 
 	switch {
 	case s.compensating || s.compensated:
 		return nil, nil
-	case !s.failed:
+	case !s.failed && !s.cancelled:
 		return nil, fmt.Errorf("%w: state %s", ErrNotCompensable, s.State())
 	}
 	return []Event{CompensationStarted{Reason: reason, At: now}}, nil
@@ -167,3 +167,50 @@ func (s *Saga) CompleteCompensation(now time.Time) ([]Event, error) {
 }
 
 func (s *Saga) running() bool { return s.State() == StateRunning && s.started }
+
+// CancelReason is the failure reason a cancelled exchange's compensation records.
+const CancelReason = "cancelled"
+
+var (
+	// ErrAlreadyShipped: the warehouse has taken the exchange to the courier; it can no longer
+	// be cancelled.
+	ErrAlreadyShipped = errors.New("fulfillment: already shipped")
+	// ErrNotCancellable: the exchange failed (its points are refunded already) and cannot be
+	// cancelled.
+	ErrNotCancellable = errors.New("fulfillment: exchange cannot be cancelled")
+	// ErrCancelled: the exchange was cancelled, so the warehouse must not ship it.
+	ErrCancelled = errors.New("fulfillment: exchange cancelled")
+	// ErrNotStarted: the saga has no Started event yet.
+	ErrNotStarted = errors.New("fulfillment: saga not started")
+)
+
+// Cancel withdraws the exchange unless the warehouse has claimed it for the courier. A repeated
+// cancel changes nothing (and is not an error: the exchange is cancelled).
+func (s *Saga) Cancel(by string, now time.Time) ([]Event, error) {
+	switch {
+	case !s.started:
+		return nil, ErrNotStarted
+	case s.cancelled:
+		return nil, nil
+	case s.dispatched || s.expressNo != "" || s.delivered:
+		return nil, fmt.Errorf("%w: exchange %s", ErrAlreadyShipped, s.exchangeID)
+	case s.compensating || s.compensated || (s.failed && s.permanent):
+		return nil, fmt.Errorf("%w: exchange %s failed (%s)", ErrNotCancellable, s.exchangeID, s.failureReason)
+	}
+	return []Event{Cancelled{By: by, At: now}}, nil
+}
+
+// StartDispatch is the warehouse's claim before it calls the courier. Claiming again (a
+// redelivered request, a retry after a temporary courier failure) changes nothing. An exchange
+// that was cancelled, or is being compensated, must not be shipped: ErrCancelled.
+func (s *Saga) StartDispatch(now time.Time) ([]Event, error) {
+	switch {
+	case !s.started:
+		return nil, ErrNotStarted
+	case s.cancelled || s.compensating || s.compensated || (s.failed && s.permanent && s.expressNo == ""):
+		return nil, fmt.Errorf("%w: exchange %s", ErrCancelled, s.exchangeID)
+	case s.dispatched:
+		return nil, nil
+	}
+	return []Event{DispatchStarted{ShipmentID: s.shipmentID, At: now}}, nil
+}

@@ -139,6 +139,23 @@ type Compensated struct {
 	At     time.Time `json:"at"`
 }
 
+// Cancelled is the member's (or an operator's) withdrawal of the exchange before the warehouse
+// took the parcel to the courier: no shipment will be requested, and compensation follows
+// (refund the points, return the stock) exactly as for a permanent failure.
+type Cancelled struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
+// DispatchStarted is the warehouse's claim on the exchange, recorded before it asks the
+// courier for a parcel. It and Cancelled are appended to this stream with the version the
+// deciding side read, so exactly one of them wins: a cancelled exchange is never shipped, and
+// one being shipped can no longer be cancelled.
+type DispatchStarted struct {
+	ShipmentID string    `json:"shipment_id"`
+	At         time.Time `json:"at"`
+}
+
 // Delivered closes the saga.
 type Delivered struct {
 	At time.Time `json:"at"`
@@ -156,11 +173,14 @@ func (RetryRequested) EventName() string      { return "fulfillment.retry_reques
 func (CompensationStarted) EventName() string { return "fulfillment.compensation_started.v1" }
 func (Compensated) EventName() string         { return "fulfillment.compensated.v1" }
 func (Delivered) EventName() string           { return "fulfillment.delivered.v1" }
+func (Cancelled) EventName() string           { return "fulfillment.cancelled.v1" }
+func (DispatchStarted) EventName() string     { return "fulfillment.dispatch_started.v1" }
 
 // EventTypes lists a zero value of every event, to build the codec.
 func EventTypes() []Event {
 	return []Event{
 		Started{}, ShipmentRequested{}, ShipmentCreated{}, TrackingUpdated{}, TrackingPolled{},
 		AttemptFailed{}, Delayed{}, Failed{}, RetryRequested{}, CompensationStarted{}, Compensated{}, Delivered{},
+		Cancelled{}, DispatchStarted{},
 	}
 }

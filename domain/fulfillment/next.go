@@ -40,7 +40,7 @@ func (s *Saga) Next(now time.Time, policy RetryPolicy) Action {
 	switch {
 	case !s.started || s.delivered || s.compensated:
 		return Action{Kind: Nothing}
-	case s.compensating:
+	case s.compensating, s.cancelled:
 		return Action{Kind: Compensate, Reason: s.failureReason}
 	case s.failed:
 		if s.permanent && s.step == StepShipment {

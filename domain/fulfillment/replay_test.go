@@ -93,5 +93,5 @@ func TestEventNamesAreStableVersionedAndUnique(t *testing.T) {
 		assert.False(t, seen[name], "duplicate %s", name)
 		seen[name] = true
 	}
-	assert.Len(t, seen, 12)
+	assert.Len(t, seen, 14)
 }

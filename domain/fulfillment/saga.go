@@ -22,6 +22,7 @@ const (
 	StatusInTransit         ExchangeStatus = "in_transit"
 	StatusDelivered         ExchangeStatus = "delivered"
 	StatusFailed            ExchangeStatus = "failed"
+	StatusCancelled         ExchangeStatus = "cancelled"
 )
 
 // Saga is the fulfillment of one exchange, rebuilt from its stream.
@@ -57,6 +58,8 @@ type Saga struct {
 	failureReason string
 	compensating  bool
 	compensated   bool
+	cancelled     bool
+	dispatched    bool // the warehouse claimed the exchange for the courier
 
 	updatedAt time.Time
 }
@@ -134,6 +137,14 @@ func (s *Saga) Apply(e Event) {
 	case Delivered:
 		s.delivered = true
 		s.updatedAt = e.At
+	case Cancelled:
+		s.cancelled = true
+		s.awaitingReply = false
+		s.failureReason = CancelReason
+		s.updatedAt = e.At
+	case DispatchStarted:
+		s.dispatched = true
+		s.updatedAt = e.At
 	}
 }
 
@@ -158,7 +169,7 @@ func (s *Saga) State() State {
 		return StateCompensated
 	case s.delivered:
 		return StateCompleted
-	case s.failed || s.compensating:
+	case s.failed || s.compensating || s.cancelled:
 		return StateFailed
 	default:
 		return StateRunning
@@ -170,6 +181,8 @@ func (s *Saga) State() State {
 // showing how far it got; only compensation turns the exchange failed.
 func (s *Saga) ExchangeStatus() ExchangeStatus {
 	switch {
+	case s.cancelled:
+		return StatusCancelled
 	case s.compensating || s.compensated:
 		return StatusFailed
 	case s.delivered:
@@ -207,6 +220,10 @@ func (s *Saga) Delayed() bool            { return s.delayed }
 func (s *Saga) FailureReason() string    { return s.failureReason }
 func (s *Saga) UpdatedAt() time.Time     { return s.updatedAt }
 func (s *Saga) NextAttemptAt() time.Time { return s.nextAttemptAt }
+func (s *Saga) Started() bool            { return s.started }
+func (s *Saga) Cancelled() bool          { return s.cancelled }
+func (s *Saga) Compensated() bool        { return s.compensated }
+func (s *Saga) Dispatched() bool         { return s.dispatched }
 
 // Tracking returns the courier scans seen so far, oldest first.
 func (s *Saga) Tracking() []TrackingEntry { return append([]TrackingEntry(nil), s.tracking...) }

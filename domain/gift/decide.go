@@ -3,6 +3,8 @@ package gift
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -20,6 +22,8 @@ var (
 	ErrOutOfStock = errors.New("out of stock")
 	// ErrBelowReserved: an adjustment would leave less stock than is reserved or gone to exchanges.
 	ErrBelowReserved = errors.New("stock adjustment below what is reserved")
+	// ErrInactive: the gift was deactivated; it cannot be exchanged until it is activated.
+	ErrInactive = errors.New("gift inactive")
 	// ErrInvalid is matched by every *InvalidError.
 	ErrInvalid = errors.New("invalid gift")
 )
@@ -83,6 +87,9 @@ func (g *Gift) Reserve(exchangeID, userID string, qty int64, until, now time.Tim
 	}
 	if exchangeID == "" || userID == "" {
 		return nil, supply.StatusNone, &InvalidError{"exchange_id", "exchange and user are required"}
+	}
+	if g.inactive && g.stock.Status(exchangeID) == supply.StatusNone {
+		return nil, supply.StatusNone, fmt.Errorf("%w: %s", ErrInactive, g.id)
 	}
 	evs, st, err := g.stock.Reserve(exchangeID, qty, until.UTC(), now.UTC())
 	switch {
@@ -155,4 +162,85 @@ func toEvents(evs []supply.Event) []Event {
 		out[i] = e
 	}
 	return out
+}
+
+// Limits of a gift's pictures.
+const (
+	MaxImages   = 10
+	MaxImageURL = 2048
+)
+
+// Change is an admin's edit of a gift: nil fields stay as they are.
+type Change struct {
+	Name        *string
+	Description *string
+	PointsPrice *int64
+	ImageURLs   *[]string
+}
+
+// Update decides an edit. An edit that changes nothing records nothing.
+func (g *Gift) Update(c Change, now time.Time) ([]Event, error) {
+	if !g.defined {
+		return nil, ErrNotFound
+	}
+	u := Updated{Name: g.name, Description: g.description, PointsPrice: g.price, ImageURLs: g.ImageURLs(), At: now.UTC()}
+	if c.Name != nil {
+		if !printable(*c.Name, 255) || strings.TrimSpace(*c.Name) == "" {
+			return nil, &InvalidError{"name", "must be 1 to 255 printable characters"}
+		}
+		u.Name = *c.Name
+	}
+	if c.Description != nil {
+		if *c.Description != "" && !printable(*c.Description, MaxDescription) {
+			return nil, &InvalidError{"description", fmt.Sprintf("must be at most %d printable characters", MaxDescription)}
+		}
+		u.Description = *c.Description
+	}
+	if c.PointsPrice != nil {
+		if *c.PointsPrice < 1 {
+			return nil, &InvalidError{"points_price", "must be greater than 0"}
+		}
+		u.PointsPrice = *c.PointsPrice
+	}
+	if c.ImageURLs != nil {
+		if err := checkImages(*c.ImageURLs); err != nil {
+			return nil, err
+		}
+		u.ImageURLs = append([]string{}, *c.ImageURLs...)
+	}
+	if u.Name == g.name && u.Description == g.description && u.PointsPrice == g.price && slices.Equal(u.ImageURLs, g.images) {
+		return nil, nil
+	}
+	return []Event{u}, nil
+}
+
+func checkImages(urls []string) error {
+	if len(urls) > MaxImages {
+		return &InvalidError{"image_urls", fmt.Sprintf("at most %d images", MaxImages)}
+	}
+	for i, raw := range urls {
+		field := fmt.Sprintf("image_urls[%d]", i)
+		if len(raw) > MaxImageURL || !printable(raw, MaxImageURL) {
+			return &InvalidError{field, fmt.Sprintf("must be a URL of at most %d characters", MaxImageURL)}
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(raw, " \n") {
+			return &InvalidError{field, "must be an absolute http or https URL"}
+		}
+	}
+	return nil
+}
+
+// SetActive activates or deactivates the gift; asking for the state it is in records nothing.
+func (g *Gift) SetActive(active bool, now time.Time) ([]Event, error) {
+	switch {
+	case !g.defined:
+		return nil, ErrNotFound
+	case active == !g.inactive:
+		return nil, nil
+	case active:
+		return []Event{Activated{At: now.UTC()}}, nil
+	default:
+		return []Event{Deactivated{At: now.UTC()}}, nil
+	}
 }

@@ -44,12 +44,37 @@ type StockReturned struct {
 	At         time.Time `json:"at"`
 }
 
+// Updated is an admin's change of what the gift is. It carries every field after the change,
+// so a reader needs no earlier Updated to know the gift. The price applies to exchanges from
+// now on; exchanges already made keep what they paid (their own record says it).
+type Updated struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	PointsPrice int64     `json:"points_price"`
+	ImageURLs   []string  `json:"image_urls"`
+	At          time.Time `json:"at"`
+}
+
+// Deactivated takes the gift out of the members' catalog; exchanges of it are refused until
+// it is Activated again. Exchanges already made go on.
+type Deactivated struct {
+	At time.Time `json:"at"`
+}
+
+// Activated puts a deactivated gift back in the catalog.
+type Activated struct {
+	At time.Time `json:"at"`
+}
+
 func (Defined) EventName() string       { return "gift.defined.v1" }
+func (Updated) EventName() string       { return "gift.updated.v1" }
+func (Deactivated) EventName() string   { return "gift.deactivated.v1" }
+func (Activated) EventName() string     { return "gift.activated.v1" }
 func (ReservedFor) EventName() string   { return "gift.reserved_for.v1" }
 func (StockReturned) EventName() string { return "gift.stock_returned.v1" }
 
 // EventTypes lists a zero value of every gift event; the supply events are registered by
 // supply.EventTypes.
 func EventTypes() []Event {
-	return []Event{Defined{}, ReservedFor{}, StockReturned{}}
+	return []Event{Defined{}, ReservedFor{}, StockReturned{}, Updated{}, Deactivated{}, Activated{}}
 }

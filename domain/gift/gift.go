@@ -14,6 +14,8 @@ type Gift struct {
 	name        string
 	description string
 	price       int64
+	images      []string
+	inactive    bool
 	definedAt   time.Time
 
 	stock    supply.Supply
@@ -53,6 +55,13 @@ func (g *Gift) Apply(e Event) {
 	case Defined:
 		g.defined = true
 		g.id, g.name, g.description, g.price, g.definedAt = e.GiftID, e.Name, e.Description, e.PointsPrice, e.At
+	case Updated:
+		g.name, g.description, g.price = e.Name, e.Description, e.PointsPrice
+		g.images = append([]string(nil), e.ImageURLs...)
+	case Deactivated:
+		g.inactive = true
+	case Activated:
+		g.inactive = false
 	case ReservedFor:
 		if r, ok := g.open[e.ExchangeID]; ok {
 			r.user = e.UserID
@@ -82,6 +91,10 @@ func (g *Gift) Name() string         { return g.name }
 func (g *Gift) Description() string  { return g.description }
 func (g *Gift) PointsPrice() int64   { return g.price }
 func (g *Gift) DefinedAt() time.Time { return g.definedAt }
+func (g *Gift) Active() bool         { return !g.inactive }
+
+// ImageURLs are the gift's pictures, in the order the admin gave them.
+func (g *Gift) ImageURLs() []string { return append([]string{}, g.images...) }
 
 // Available is the stock that can still be reserved.
 func (g *Gift) Available() int64 { return g.stock.Available() }

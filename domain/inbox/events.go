@@ -55,4 +55,6 @@ func (MessagePosted) EventName() string { return "inbox.message_posted.v1" }
 func (MessageRead) EventName() string   { return "inbox.message_read.v1" }
 
 // EventTypes lists a zero value of every event type, for building the codec.
-func EventTypes() []Event { return []Event{BroadcastSent{}, MessagePosted{}, MessageRead{}} }
+func EventTypes() []Event {
+	return []Event{BroadcastSent{}, MessagePosted{}, MessageRead{}, MessageSent{}, MessageReceived{}, MessageDeleted{}, AllRead{}}
+}

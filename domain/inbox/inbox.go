@@ -17,6 +17,8 @@ var (
 	ErrInvalidMessage = errors.New("invalid message")
 	// ErrInvalidKind: a kind that cannot be posted to one member.
 	ErrInvalidKind = errors.New("invalid message kind")
+	// ErrNoRecipients: a message to nobody.
+	ErrNoRecipients = errors.New("no recipients")
 )
 
 // MaxText is the API's limit on free-text fields, in characters.
@@ -31,6 +33,8 @@ type Message struct {
 	DedupeKey string
 	At        time.Time
 	Read      bool
+	Deleted   bool
+	Sender    Sender
 }
 
 // Inbox is one member's messages, rebuilt from `inbox-{user_id}`. Only Apply changes it.
@@ -39,6 +43,8 @@ type Inbox struct {
 	messages       map[string]*Message
 	byKey          map[string]string
 	readBroadcasts map[string]bool
+	// hiddenBroadcasts are broadcasts this member deleted (for itself only).
+	hiddenBroadcasts map[string]bool
 }
 
 // New is an empty inbox.
@@ -48,6 +54,8 @@ func New(userID string) *Inbox {
 		messages:       map[string]*Message{},
 		byKey:          map[string]string{},
 		readBroadcasts: map[string]bool{},
+
+		hiddenBroadcasts: map[string]bool{},
 	}
 }
 
@@ -65,8 +73,29 @@ func (in *Inbox) Apply(events ...Event) {
 		case MessagePosted:
 			in.messages[e.MessageID] = &Message{
 				ID: e.MessageID, Kind: e.Kind, Title: e.Title, Body: e.Body, DedupeKey: e.DedupeKey, At: e.At,
+				Sender: Sender{Type: SenderSystem},
 			}
 			in.byKey[e.DedupeKey] = e.MessageID
+		case MessageReceived:
+			in.messages[e.MessageID] = &Message{
+				ID: e.MessageID, Kind: KindMessage, Title: e.Title, Body: e.Body, DedupeKey: e.MessageID, At: e.At,
+				Sender: e.Sender,
+			}
+		case MessageDeleted:
+			if m, ok := in.messages[e.MessageID]; ok {
+				m.Deleted = true
+			} else {
+				in.hiddenBroadcasts[e.MessageID] = true
+			}
+		case AllRead:
+			for _, id := range e.MessageIDs {
+				if m, ok := in.messages[id]; ok {
+					m.Read = true
+				}
+			}
+			for _, id := range e.BroadcastIDs {
+				in.readBroadcasts[id] = true
+			}
 		case MessageRead:
 			if m, ok := in.messages[e.MessageID]; ok {
 				m.Read = true
@@ -170,7 +199,7 @@ func (in *Inbox) BroadcastRead(messageID string) bool { return in.readBroadcasts
 func (in *Inbox) Unread() int {
 	n := 0
 	for _, m := range in.messages {
-		if !m.Read {
+		if !m.Read && !m.Deleted {
 			n++
 		}
 	}

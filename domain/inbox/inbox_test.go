@@ -170,5 +170,6 @@ func TestStreamsAndEventNames(t *testing.T) {
 	for _, e := range inbox.EventTypes() {
 		names = append(names, e.EventName())
 	}
-	assert.ElementsMatch(t, []string{"inbox.broadcast_sent.v1", "inbox.message_posted.v1", "inbox.message_read.v1"}, names)
+	assert.ElementsMatch(t, []string{"inbox.broadcast_sent.v1", "inbox.message_posted.v1", "inbox.message_read.v1",
+		"inbox.message_sent.v1", "inbox.message_received.v1", "inbox.message_deleted.v1", "inbox.all_read.v1"}, names)
 }

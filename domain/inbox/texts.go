@@ -48,7 +48,7 @@ func PointsExpiringText(points int64, by time.Time) (title, body string) {
 type ExchangeUpdate struct {
 	GiftName       string
 	Quantity       int
-	Status         string // accepted, shipment_requested, shipped, in_transit, delivered, failed; or delayed
+	Status         string // accepted, shipment_requested, shipped, in_transit, delivered, failed, cancelled; or delayed
 	Carrier        string
 	ExpressNo      string
 	FailureReason  string
@@ -92,6 +92,12 @@ func ExchangeUpdateText(u ExchangeUpdate) (title, body string) {
 			body += " (" + reason + ")"
 		}
 		body += "."
+		if u.PointsRefunded > 0 {
+			body += fmt.Sprintf(" %s points were returned to your balance.", groupThousands(u.PointsRefunded))
+		}
+	case "cancelled":
+		title = "Your gift exchange was cancelled"
+		body = fmt.Sprintf("Your exchange for %s was cancelled.", gift)
 		if u.PointsRefunded > 0 {
 			body += fmt.Sprintf(" %s points were returned to your balance.", groupThousands(u.PointsRefunded))
 		}

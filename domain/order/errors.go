@@ -27,6 +27,12 @@ var (
 	ErrInvalidReason = errors.New("invalid reason")
 	// ErrNotExpired: an expiry cancel before expires_at.
 	ErrNotExpired = errors.New("reservation not expired")
+	// ErrOrderNotConfirmed: a refund of an order that has not been confirmed.
+	ErrOrderNotConfirmed = errors.New("order not confirmed")
+	// ErrRefundExceedsCapture: a refund of more points than the order captured minus earlier refunds.
+	ErrRefundExceedsCapture = errors.New("refund exceeds the points the order captured")
+	// ErrInvalidRefund: a refund request that breaks a rule (negative points, an empty id).
+	ErrInvalidRefund = errors.New("invalid refund")
 	// ErrInvalidTransition: a progress step that does not follow from the current state
 	// (a bug in the caller, not a user error).
 	ErrInvalidTransition = errors.New("invalid order transition")

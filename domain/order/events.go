@@ -87,6 +87,33 @@ type CancelledBeforeReserve struct {
 	At      time.Time `json:"at"`
 }
 
+// RefundRequested commits a refund of a confirmed order: its points count against what the order
+// captured from here on, so concurrent refunds can never give back more than was taken. The
+// points account and the coupon wallet follow; RefundCompleted records what they did.
+type RefundRequested struct {
+	RefundID       string    `json:"refund_id"`
+	Points         int64     `json:"points"`
+	RestoreCoupons bool      `json:"restore_coupons"`
+	At             time.Time `json:"at"`
+}
+
+// CouponNotRestored is a coupon a refund could not give back, and why (expired: its use window
+// had closed).
+type CouponNotRestored struct {
+	CouponID string `json:"coupon_id"`
+	Reason   string `json:"reason"`
+}
+
+// RefundCompleted records what a refund did: the points given back and the coupons restored
+// or not. It is the refund's answer to every retry.
+type RefundCompleted struct {
+	RefundID           string              `json:"refund_id"`
+	PointsRefunded     int64               `json:"points_refunded"`
+	CouponsRestored    []string            `json:"coupons_restored"`
+	CouponsNotRestored []CouponNotRestored `json:"coupons_not_restored"`
+	At                 time.Time           `json:"at"`
+}
+
 func (ReserveStarted) EventName() string         { return "order.reserve_started.v1" }
 func (CouponsHeld) EventName() string            { return "order.coupons_held.v1" }
 func (PointsHeld) EventName() string             { return "order.points_held.v1" }
@@ -97,11 +124,14 @@ func (Confirmed) EventName() string              { return "order.confirmed.v1" }
 func (CancelStarted) EventName() string          { return "order.cancel_started.v1" }
 func (Cancelled) EventName() string              { return "order.cancelled.v1" }
 func (CancelledBeforeReserve) EventName() string { return "order.cancelled_before_reserve.v1" }
+func (RefundRequested) EventName() string        { return "order.refund_requested.v1" }
+func (RefundCompleted) EventName() string        { return "order.refund_completed.v1" }
 
 // EventTypes lists a zero value of every event type, for building the codec.
 func EventTypes() []Event {
 	return []Event{
 		ReserveStarted{}, CouponsHeld{}, PointsHeld{}, Reserved{}, ReserveFailed{},
 		ConfirmStarted{}, Confirmed{}, CancelStarted{}, Cancelled{}, CancelledBeforeReserve{},
+		RefundRequested{}, RefundCompleted{},
 	}
 }

@@ -57,6 +57,20 @@ type Order struct {
 	released bool
 	// since is when the order last made progress; the sweeper measures "stuck" from it.
 	since time.Time
+
+	refunds   map[string]*Refund
+	refundIDs []string // in the order requested
+	refunded  int64    // points of every requested refund, completed or not
+}
+
+// Refund is one refund of a confirmed order; Done once RefundCompleted is recorded.
+type Refund struct {
+	RefundID       string
+	Points         int64
+	RestoreCoupons bool
+	RequestedAt    time.Time
+	Done           bool
+	Result         RefundCompleted
 }
 
 // New is an order with no history.
@@ -105,6 +119,19 @@ func (o *Order) apply(e Event) {
 		o.released, o.since = true, e.At
 		if o.status != StatusFailed {
 			o.status = StatusCancelled
+		}
+	case RefundRequested:
+		if o.refunds == nil {
+			o.refunds = map[string]*Refund{}
+		}
+		if o.refunds[e.RefundID] == nil {
+			o.refunds[e.RefundID] = &Refund{RefundID: e.RefundID, Points: e.Points, RestoreCoupons: e.RestoreCoupons, RequestedAt: e.At}
+			o.refundIDs = append(o.refundIDs, e.RefundID)
+			o.refunded += e.Points
+		}
+	case RefundCompleted:
+		if r := o.refunds[e.RefundID]; r != nil {
+			r.Done, r.Result = true, e
 		}
 	case CancelledBeforeReserve:
 		if e.OrderID != "" {

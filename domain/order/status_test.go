@@ -70,7 +70,7 @@ func TestEventNamesAreStableAndDistinct(t *testing.T) {
 		"order.reserve_started.v1", "order.coupons_held.v1", "order.points_held.v1",
 		"order.reserved.v1", "order.reserve_failed.v1", "order.confirm_started.v1",
 		"order.confirmed.v1", "order.cancel_started.v1", "order.cancelled.v1",
-		"order.cancelled_before_reserve.v1",
+		"order.cancelled_before_reserve.v1", "order.refund_requested.v1", "order.refund_completed.v1",
 	}
 	var got []string
 	for _, e := range order.EventTypes() {

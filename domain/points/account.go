@@ -76,9 +76,12 @@ func (a *Account) Apply(e Event) {
 		a.holds[e.HoldID] = &hold{id: e.HoldID, amount: e.Amount, lots: slices.Clone(e.Lots),
 			until: nanos(e.Until), at: nanos(e.At)}
 	case Captured:
+		// The hold's own lots, not e.Lots: version 1 captures carry none, and both say the same.
+		var expires int64
 		if h := a.holds[e.HoldID]; h != nil {
 			for _, t := range h.lots {
 				if l := a.byID[t.Lot]; l != nil {
+					expires = max(expires, l.expires)
 					l.held -= t.Amount
 					a.total -= t.Amount
 					a.dropIfEmpty(l)
@@ -86,7 +89,11 @@ func (a *Account) Apply(e Event) {
 			}
 			delete(a.holds, e.HoldID)
 		}
-		a.mem.holds[holdKey(e.HoldID)] = closedHold{captured: true, amount: e.Amount, gen: a.mem.gen}
+		a.mem.holds[holdKey(e.HoldID)] = closedHold{captured: true, amount: e.Amount, expires: expires, gen: a.mem.gen}
+	case Debited:
+		a.takeFree(e.Lots)
+		a.mem.debits[debitKey(e.Reason, e.Ref)] = debitRec{amount: e.Amount, at: nanos(e.At),
+			balance: a.Balance(e.At), gen: a.mem.gen}
 	case Released:
 		if h := a.holds[e.HoldID]; h != nil {
 			for _, t := range h.lots {

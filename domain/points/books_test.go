@@ -136,7 +136,7 @@ func TestBooksClosedAloneRebuildsTheAccount(t *testing.T) {
 	assert.Equal(t, wantHold, gotHold)
 	captured, err := fresh.Capture("h-open", day(5))
 	require.NoError(t, err)
-	assert.Equal(t, []points.Event{points.Captured{HoldID: "h-open", Amount: 120, At: day(5)}}, captured)
+	assert.Equal(t, []points.Event{points.Captured{HoldID: "h-open", Amount: 120, Lots: wantHold.Lots, At: day(5)}}, captured)
 }
 
 func TestBooksClosedCarriesTheClosingPeriodsIdempotencyMemory(t *testing.T) {

@@ -3,6 +3,7 @@ package points
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -57,7 +58,7 @@ func (a *Account) Freeze(holdID string, amount int64, until, now time.Time) ([]E
 // the order decides whether it may still confirm, and once it has, the points must follow.
 func (a *Account) Capture(holdID string, now time.Time) ([]Event, error) {
 	if h := a.holds[holdID]; h != nil {
-		return []Event{Captured{HoldID: holdID, Amount: h.amount, At: now.UTC()}}, nil
+		return []Event{Captured{HoldID: holdID, Amount: h.amount, Lots: slices.Clone(h.lots), At: now.UTC()}}, nil
 	}
 	c, ok := a.mem.holds[holdKey(holdID)]
 	switch {
@@ -117,6 +118,64 @@ func (a *Account) Refund(ref string, amount int64, lotID string, expiresAt, now 
 		return nil, err
 	}
 	return []Event{Refunded{Ref: ref, Amount: amount, LotID: lotID, ExpiresAt: expiresAt.UTC(), At: now.UTC()}}, nil
+}
+
+// RefundCapture gives points of a captured hold back as a new lot (a returned order). The lot
+// expires when the latest-expiring lot the capture took would have; when the account does not
+// know that (a capture remembered before it kept expiries, or forgotten with an old period), at
+// fallbackExpiry. A lot whose expiry has already passed is refunded and expired at once, so the
+// ledger shows the refund and the member gets what the original lots would still be worth:
+// nothing. ref is the idempotency key; sourceRef is what the lot shows as its source. A
+// repeated ref changes nothing.
+func (a *Account) RefundCapture(holdID, ref, sourceRef string, amount int64, lotID string, fallbackExpiry, now time.Time) ([]Event, error) {
+	if _, ok := a.mem.refunds[refundKey(ref)]; ok {
+		return nil, nil
+	}
+	if c, ok := a.mem.holds[holdKey(holdID)]; ok && !c.captured {
+		return nil, fmt.Errorf("%w: %q", ErrHoldReleased, holdID)
+	} else if a.holds[holdID] != nil {
+		return nil, fmt.Errorf("%w: %q is still open", ErrHoldNotCaptured, holdID)
+	}
+	expires := fallbackExpiry
+	if c, ok := a.mem.holds[holdKey(holdID)]; ok && c.expires != 0 {
+		expires = fromNanos(c.expires)
+	}
+	if sourceRef == "" {
+		return nil, fmt.Errorf("%w: empty source ref", ErrInvalidRef)
+	}
+	past := !expires.After(now)
+	check := expires
+	if past {
+		check = now.Add(time.Nanosecond) // checked as a live lot; it expires in the same append
+	}
+	if err := a.checkNewLot(lotID, ref, amount, check, now); err != nil {
+		return nil, err
+	}
+	events := []Event{Refunded{Ref: ref, SourceRef: sourceRef, Amount: amount, LotID: lotID,
+		ExpiresAt: expires.UTC(), At: now.UTC()}}
+	if past {
+		events = append(events, Expired{LotID: lotID, Amount: amount, At: now.UTC()})
+	}
+	return events, nil
+}
+
+// Debit takes points out by an admin's decision, closest expiry first, never more than is
+// available (so never below zero). (reason, ref) identifies it: a repeat returns no events and
+// the balance the first one left.
+func (a *Account) Debit(reason, ref string, amount int64, now time.Time) ([]Event, Balance, bool, error) {
+	if r, ok := a.mem.debits[debitKey(reason, ref)]; ok {
+		return nil, r.balance, false, nil
+	}
+	switch reason {
+	case DebitAdjustment, DebitClawback:
+	default:
+		return nil, Balance{}, false, fmt.Errorf("%w: %q", ErrInvalidReason, reason)
+	}
+	takes, err := a.take(ref, amount, now)
+	if err != nil {
+		return nil, Balance{}, false, err
+	}
+	return []Event{Debited{Reason: reason, Ref: ref, Amount: amount, Lots: takes, At: now.UTC()}}, Balance{}, true, nil
 }
 
 // ExpireDue expires the unheld remainder of lots whose expiry has passed, at most max lots

@@ -14,6 +14,7 @@ var (
 	ErrHoldCaptured       = errors.New("hold already captured")
 	ErrHoldReleased       = errors.New("hold already released")
 	ErrDuplicateLot       = errors.New("lot id already in use")
+	ErrHoldNotCaptured    = errors.New("hold not captured yet")
 )
 
 // ErrAppliedLongAgo: the command was applied before, longer ago than the account remembers (the

@@ -71,14 +71,48 @@ type Frozen struct {
 
 func (Frozen) EventName() string { return "points.frozen.v1" }
 
-// Captured makes a hold's points leave the account.
+// Captured makes a hold's points leave the account. Version 2 names the lots the capture took
+// (the hold's lots, closest expiry first); version 1 events, stored before it, decode into it
+// with Lots nil (UpcastCapturedV1): the hold's Frozen event still says which lots they were.
 type Captured struct {
 	HoldID string    `json:"hold_id"`
 	Amount int64     `json:"amount"`
+	Lots   []Take    `json:"lots"`
 	At     time.Time `json:"at"`
 }
 
-func (Captured) EventName() string { return "points.captured.v1" }
+func (Captured) EventName() string { return "points.captured.v2" }
+
+// CapturedV1Name is the stored name of captures written before version 2.
+const CapturedV1Name = "points.captured.v1"
+
+// UpcastCapturedV1 turns a version 1 capture into version 2: the payload is the same minus
+// the lots, which a reader that needs them takes from the hold's Frozen event.
+func UpcastCapturedV1(data []byte) (string, []byte, error) { return Captured{}.EventName(), data, nil }
+
+// Upcasters lists, by stored name, the conversions of older event versions into current ones
+// (the codec registers them).
+func Upcasters() map[string]func(data []byte) (string, []byte, error) {
+	return map[string]func([]byte) (string, []byte, error){CapturedV1Name: UpcastCapturedV1}
+}
+
+// Debited takes points out by an admin's decision (an adjustment or a claw-back), closest
+// expiry first, like a spend; (Reason, Ref) identifies it.
+type Debited struct {
+	Reason string    `json:"reason"`
+	Ref    string    `json:"ref"`
+	Amount int64     `json:"amount"`
+	Lots   []Take    `json:"lots"`
+	At     time.Time `json:"at"`
+}
+
+func (Debited) EventName() string { return "points.debited.v1" }
+
+// Reasons a debit may carry.
+const (
+	DebitAdjustment = "adjustment"
+	DebitClawback   = "clawback"
+)
 
 // Released gives a hold's points back to the lots they came from.
 type Released struct {
@@ -99,9 +133,12 @@ type Expired struct {
 
 func (Expired) EventName() string { return "points.expired.v1" }
 
-// Refunded gives points back as a new lot (a failed exchange, a returned order).
+// Refunded gives points back as a new lot (a failed exchange, a returned order). SourceRef,
+// added later as an optional field (empty in older events, which then show Ref), is what the
+// lot shows as its source: a returned order's refund id, while Ref stays the idempotency key.
 type Refunded struct {
 	Ref       string    `json:"ref"`
+	SourceRef string    `json:"source_ref,omitempty"`
 	Amount    int64     `json:"amount"`
 	LotID     string    `json:"lot_id"`
 	ExpiresAt time.Time `json:"expires_at"`
@@ -158,7 +195,7 @@ func (BooksClosed) EventName() string { return "points.books_closed.v1" }
 // EventTypes lists a zero value of every event type, to build the codec.
 func EventTypes() []Event {
 	return []Event{Earned{}, Spent{}, Frozen{}, Captured{}, Released{}, Expired{}, Refunded{},
-		CreditsExchanged{}, BooksClosed{}}
+		CreditsExchanged{}, BooksClosed{}, Debited{}}
 }
 
 // OccurredAt is when an event was decided (zero for a foreign event).
@@ -181,6 +218,8 @@ func OccurredAt(e Event) time.Time {
 	case CreditsExchanged:
 		return e.At
 	case BooksClosed:
+		return e.At
+	case Debited:
 		return e.At
 	}
 	return time.Time{}
@@ -208,6 +247,8 @@ func deref(e Event) Event {
 		return *p
 	case *BooksClosed:
 		return *p
+	case *Debited:
+		return *p
 	}
 	return e
 }
@@ -224,3 +265,4 @@ func (e Spent) CommandKey() string            { return "spend\x00" + e.Ref }
 func (e Refunded) CommandKey() string         { return "refund\x00" + e.Ref }
 func (e Frozen) CommandKey() string           { return "freeze\x00" + e.HoldID }
 func (e CreditsExchanged) CommandKey() string { return "exchange\x00" + e.ExchangeID }
+func (e Debited) CommandKey() string          { return "debit\x00" + e.Reason + "\x00" + e.Ref }

@@ -26,7 +26,8 @@ func TestCaptureTakesFrozenPointsForGood(t *testing.T) {
 
 	events := into(t, acct)(acct.Capture("order-1", day(1)))
 
-	assert.Equal(t, []points.Event{points.Captured{HoldID: "order-1", Amount: 300, At: day(1)}}, events)
+	assert.Equal(t, []points.Event{points.Captured{HoldID: "order-1", Amount: 300,
+		Lots: []points.Take{{Lot: "a", Amount: 300}}, At: day(1)}}, events)
 	b := acct.Balance(day(1))
 	assert.Equal(t, [3]int64{700, 700, 0}, [3]int64{b.Total, b.Available, b.Frozen})
 	h, ok := acct.Hold("order-1")

@@ -38,6 +38,7 @@ func spendKey(ref string) key                 { return keyOf("spend", ref) }
 func refundKey(ref string) key                { return keyOf("refund", ref) }
 func holdKey(id string) key                   { return keyOf("hold", id) }
 func exchangeKey(id string) key               { return keyOf("exchange", id) }
+func debitKey(reason, ref string) key         { return keyOf("debit", reason, ref) }
 
 // memory is what the account remembers only to answer retries. Each entry records the
 // period generation it was made in, so closing the books can carry the latest period only.
@@ -48,6 +49,7 @@ type memory struct {
 	refunds   map[key]uint32
 	holds     map[key]closedHold
 	exchanges map[key]exchRec
+	debits    map[key]debitRec
 }
 
 type earnRec struct {
@@ -60,7 +62,18 @@ type earnRec struct {
 type closedHold struct {
 	captured bool
 	amount   int64
-	gen      uint32
+	// expires is the latest expiry among the lots a captured hold took (0: not known, a
+	// capture remembered in format 1), which a refund of the order gives its new lot.
+	expires int64
+	gen     uint32
+}
+
+// debitRec is a debit's first answer: the balance right after it.
+type debitRec struct {
+	amount  int64
+	at      int64
+	balance Balance
+	gen     uint32
 }
 
 type exchRec struct {
@@ -78,6 +91,7 @@ func newMemory() memory {
 		refunds:   map[key]uint32{},
 		holds:     map[key]closedHold{},
 		exchanges: map[key]exchRec{},
+		debits:    map[key]debitRec{},
 	}
 }
 
@@ -93,9 +107,16 @@ func newMemory() memory {
 //	holds:     n, then n × key[16] captured(0|1) amount gen
 //	exchanges: n, then n × key[16] len(gift) gift quantity points at gen
 //
+// Version 2 (written now) adds, per hold, its expires (varint) after amount, and a last section:
+//
+//	debits:    n, then n × key[16] amount at total available frozen len(expiring) expiring × (amount expires) gen
+//
 // Integers are varints (amounts and times signed, counts, lengths and gens unsigned). Old
 // versions must stay readable for as long as streams hold them.
-const memoryFormat = 1
+const (
+	memoryFormatV1 = 1
+	memoryFormat   = 2
+)
 
 var errBadMemory = errors.New("malformed idempotency memory")
 
@@ -110,7 +131,7 @@ func (m *memory) encode(keep func(gen uint32) bool, withGen bool) []byte {
 	}
 	// Sized for typical entries up front: growing a buffer of megabytes step by step was a
 	// good part of snapshotting a long account.
-	out := make([]byte, 1, 64+64*(len(m.earnings)+len(m.exchanges))+24*(len(m.spends)+len(m.refunds)+len(m.holds)))
+	out := make([]byte, 1, 64+64*(len(m.earnings)+len(m.exchanges)+len(m.debits))+24*(len(m.spends)+len(m.refunds)+len(m.holds)))
 	out[0] = memoryFormat
 	earnings := sortedKeys(m.earnings, func(v earnRec) bool { return keep(v.gen) })
 	out = binary.AppendUvarint(out, uint64(len(earnings)))
@@ -142,6 +163,7 @@ func (m *memory) encode(keep func(gen uint32) bool, withGen bool) []byte {
 			out = append(out, 0)
 		}
 		out = binary.AppendVarint(out, v.amount)
+		out = binary.AppendVarint(out, v.expires)
 		out = binary.AppendUvarint(out, g(v.gen))
 	}
 	exchanges := sortedKeys(m.exchanges, func(v exchRec) bool { return keep(v.gen) })
@@ -155,6 +177,23 @@ func (m *memory) encode(keep func(gen uint32) bool, withGen bool) []byte {
 		out = binary.AppendVarint(out, v.at)
 		out = binary.AppendUvarint(out, g(v.gen))
 	}
+	debits := sortedKeys(m.debits, func(v debitRec) bool { return keep(v.gen) })
+	out = binary.AppendUvarint(out, uint64(len(debits)))
+	for _, k := range debits {
+		v := m.debits[k]
+		out = append(out, k[:]...)
+		out = binary.AppendVarint(out, v.amount)
+		out = binary.AppendVarint(out, v.at)
+		out = binary.AppendVarint(out, v.balance.Total)
+		out = binary.AppendVarint(out, v.balance.Available)
+		out = binary.AppendVarint(out, v.balance.Frozen)
+		out = binary.AppendUvarint(out, uint64(len(v.balance.Expiring)))
+		for _, x := range v.balance.Expiring {
+			out = binary.AppendVarint(out, x.Amount)
+			out = binary.AppendVarint(out, nanos(x.ExpiresAt))
+		}
+		out = binary.AppendUvarint(out, g(v.gen))
+	}
 	return out
 }
 
@@ -164,8 +203,9 @@ func (m *memory) decode(data []byte, gen int64) error {
 	if len(data) == 0 {
 		return nil
 	}
-	if data[0] != memoryFormat {
-		return fmt.Errorf("%w: format %d", errBadMemory, data[0])
+	format := data[0]
+	if format != memoryFormat && format != memoryFormatV1 {
+		return fmt.Errorf("%w: format %d", errBadMemory, format)
 	}
 	r := reader{buf: data[1:]}
 	g := func() uint32 {
@@ -206,6 +246,9 @@ func (m *memory) decode(data []byte, gen int64) error {
 	for ; n > 0 && r.err == nil; n-- {
 		k := r.key()
 		v := closedHold{captured: r.byte() == 1, amount: r.varint()}
+		if format >= 2 {
+			v.expires = r.varint()
+		}
 		v.gen = g()
 		if r.err == nil {
 			m.holds[k] = v
@@ -221,6 +264,29 @@ func (m *memory) decode(data []byte, gen int64) error {
 		v.gen = g()
 		if r.err == nil {
 			m.exchanges[k] = v
+		}
+	}
+	if format >= 2 {
+		n = r.count()
+		if len(m.debits) == 0 {
+			m.debits = make(map[key]debitRec, n)
+		}
+		for ; n > 0 && r.err == nil; n-- {
+			k := r.key()
+			v := debitRec{amount: r.varint(), at: r.varint()}
+			v.balance = Balance{Total: r.varint(), Available: r.varint(), Frozen: r.varint(), Expiring: []ExpiringLot{}}
+			// Every expiring entry takes at least 2 bytes, which bounds a hostile count.
+			x := r.uvarint()
+			if x > uint64(len(r.buf)/2) {
+				r.fail()
+			}
+			for ; x > 0 && r.err == nil; x-- {
+				v.balance.Expiring = append(v.balance.Expiring, ExpiringLot{Amount: r.varint(), ExpiresAt: fromNanos(r.varint())})
+			}
+			v.gen = g()
+			if r.err == nil {
+				m.debits[k] = v
+			}
 		}
 	}
 	if r.err == nil && len(r.buf) > 0 {

@@ -159,7 +159,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			}},
 		},
 	})
-	for _, wire := range []func() error{a.wireOperations, a.wirePoints, a.wireCoupons, a.wireGifts, a.wireOrders, a.wireInbox, a.wireConsole} {
+	for _, wire := range []func() error{a.wireOperations, a.wirePoints, a.wireCoupons, a.wireGifts, a.wireAddresses, a.wireOrders, a.wireInbox, a.wireConsole} {
 		if err := wire(); err != nil {
 			return nil, err
 		}

@@ -47,6 +47,7 @@ func newWorld(t *testing.T) *world {
 	w.runner = projector.New(pool, w.store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	w.runner.Add(pointsproj.NewAccounts(codec))
 	w.runner.Add(pointsproj.NewLedger(codec))
+	w.runner.Add(pointsproj.NewLotTrace(codec))
 	require.NoError(t, w.runner.Ensure(context.Background()))
 	return w
 }
@@ -108,8 +109,10 @@ func life(t *testing.T, w *world, r *rand.Rand, users []string, steps int) {
 			} else {
 				_, err = w.cmds.Release(ctx, hu, hid, points.ReleaseCancelled, meta)
 			}
-		case k < 88:
+		case k < 85:
 			_, err = w.cmds.Refund(ctx, u, "r-"+id, int64(1+r.IntN(30)), time.Time{}, meta)
+		case k < 88:
+			_, err = w.cmds.Debit(ctx, u, points.DebitClawback, "d-"+id, int64(1+r.IntN(40)), meta)
 		case k < 95:
 			w.clock.Advance(time.Duration(r.IntN(72)) * time.Hour)
 		default:
@@ -166,6 +169,66 @@ func TestProjectionAgreesWithTheAccounts(t *testing.T) {
 		assert.Nil(t, next)
 		require.Len(t, entries, len(recs), "one entry per event")
 		assert.Equal(t, recs[len(recs)-1].ID, entries[0].EntryID, "newest first")
+
+		lots, more, err := w.queries.Lots(ctx, u, pointsrm.LotActive, nil, 500)
+		require.NoError(t, err)
+		require.Nil(t, more)
+		var remaining, frozen int64
+		for _, l := range lots {
+			remaining += l.Remaining
+			frozen += l.Frozen
+		}
+		assert.Equal(t, [2]int64{want.Total, want.Frozen}, [2]int64{remaining, frozen}, "lots of %s add up to the balance", u)
+	}
+	for _, name := range w.runner.Names() {
+		rep, err := w.runner.Verify(ctx, name, nil)
+		require.NoError(t, err, name)
+		for _, d := range rep.Tables {
+			assert.True(t, d.Clean(), "%s.%s: %d rows only live, %d only rebuilt", name, d.Table, d.LiveOnlyCount, d.RebuiltOnlyCount)
+		}
+	}
+}
+
+// Captures stored before version 2 name no lots. They still decode, the accounts replay them,
+// and the projections rebuild from them: the ledger takes a captured entry's lots from its
+// hold's frozen entry, and the lot trace from the hold it stored.
+func TestCapturesOfVersion1RebuildWithTheirLots(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	day := func(n int) time.Time { return epoch.Add(time.Duration(n) * 24 * time.Hour) }
+	history, err := w.codec.EncodeAll([]es.Event{
+		points.Earned{LotID: "a", Amount: 100, Reason: points.ReasonPurchase, SourceRef: "o1", ExpiresAt: day(10), At: epoch},
+		points.Earned{LotID: "b", Amount: 100, Reason: points.ReasonPurchase, SourceRef: "o2", ExpiresAt: day(20), At: epoch},
+		points.Frozen{HoldID: "h1", Amount: 150, Lots: []points.Take{{Lot: "a", Amount: 100}, {Lot: "b", Amount: 50}}, Until: day(1), At: epoch},
+	}, es.Metadata{Actor: "test"})
+	require.NoError(t, err)
+	history = append(history, es.EventData{ID: es.NewID(), Type: points.CapturedV1Name,
+		Data: []byte(`{"hold_id":"h1","amount":150,"at":"2031-03-01T12:00:00Z"}`), Metadata: es.Metadata{Actor: "test"}})
+	_, err = w.store.Append(ctx, points.Stream("u1"), es.NoStream, history)
+	require.NoError(t, err)
+
+	w.run(t)
+	w.caughtUp(t)
+
+	entries, _, err := w.queries.Ledger(ctx, "u1", pointsrm.LedgerCursor{}, 10)
+	require.NoError(t, err)
+	require.Equal(t, "captured", entries[0].Type)
+	assert.Equal(t, []pointsrm.LotTake{{LotID: "a", Amount: 100}, {LotID: "b", Amount: 50}}, entries[0].Lots)
+	lots, _, err := w.queries.Lots(ctx, "u1", pointsrm.LotsAll, nil, 10)
+	require.NoError(t, err)
+	require.Len(t, lots, 2)
+	assert.Equal(t, [3]int64{0, 0, 0}, [3]int64{lots[0].Remaining, lots[0].Frozen, 0}, "lot a: all captured")
+	assert.Equal(t, pointsrm.LotSpent, lots[0].State)
+	assert.Equal(t, [2]int64{50, 0}, [2]int64{lots[1].Remaining, lots[1].Frozen}, "lot b: 50 captured")
+	bal, err := w.cmds.Balance(ctx, "u1")
+	require.NoError(t, err)
+	assert.Equal(t, int64(50), bal.Total, "the account replays the old capture")
+	for _, name := range w.runner.Names() {
+		rep, err := w.runner.Verify(ctx, name, nil)
+		require.NoError(t, err, name)
+		for _, d := range rep.Tables {
+			assert.True(t, d.Clean(), "%s.%s rebuilt differently", name, d.Table)
+		}
 	}
 }
 

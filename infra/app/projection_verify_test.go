@@ -19,6 +19,7 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/history"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 	"github.com/loyaltyforge/loyalty/infra/projector"
+	addressproj "github.com/loyaltyforge/loyalty/projections/address"
 	consoleproj "github.com/loyaltyforge/loyalty/projections/console"
 	couponproj "github.com/loyaltyforge/loyalty/projections/coupon"
 	giftproj "github.com/loyaltyforge/loyalty/projections/gift"
@@ -49,9 +50,11 @@ func TestVerifyOfEveryProjectionPassesAfterSequencesJump(t *testing.T) {
 	r.Add(inboxproj.NewExchanges(codec))
 	r.Add(inboxproj.NewCouponReceipts(codec))
 	r.Add(orderproj.New(codec))
+	r.Add(addressproj.New(codec))
 	r.Add(pointsproj.NewAccounts(codec))
 	r.Add(pointsproj.NewLedger(codec))
 	r.Add(consoleproj.New(codec))
+	r.Add(pointsproj.NewLotTrace(codec))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(runCtx) }()

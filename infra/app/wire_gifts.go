@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	addresscmd "github.com/loyaltyforge/loyalty/commands/address"
 	giftcmd "github.com/loyaltyforge/loyalty/commands/gift"
 	"github.com/loyaltyforge/loyalty/domain/fulfillment"
 	"github.com/loyaltyforge/loyalty/domain/points"
@@ -63,6 +64,7 @@ func (a *App) wireGifts() error {
 	giftapi.Register(a.HTTP, giftapi.Deps{
 		Gifts: gifts, Exchanges: exchanges, Fulfillment: pm, Queries: queries,
 		Public: a.Store.Public, ExchangeLimits: httpapi.ExchangeLimits(a.Cfg),
+		Addresses: addresscmd.New(a.Store, a.Codec, a.Clock),
 	})
 
 	// The log is the outbox: the exchange starts the saga, the saga's request reaches the warehouse.
@@ -177,6 +179,14 @@ func (t courierTracker) Track(ctx context.Context, expressNo string) ([]fulfillm
 // warehouseReplies hands the warehouse's answers to the process manager; answers it can never
 // accept are marked permanent so the bus dead-letters them instead of retrying.
 type warehouseReplies struct{ pm *giftcmd.Fulfillment }
+
+func (r warehouseReplies) Dispatch(ctx context.Context, exchangeID string) error {
+	err := r.pm.Dispatch(ctx, exchangeID)
+	if errors.Is(err, fulfillment.ErrCancelled) {
+		return fmt.Errorf("%w: %w", warehouse.ErrCancelled, err)
+	}
+	return permanentIfRefused(err)
+}
 
 func (r warehouseReplies) ShipmentCreated(ctx context.Context, exchangeID, carrier, expressNo string) error {
 	return permanentIfRefused(r.pm.ShipmentCreated(ctx, exchangeID, carrier, expressNo))

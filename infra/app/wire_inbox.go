@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	inboxcmd "github.com/loyaltyforge/loyalty/commands/inbox"
 	ordercmd "github.com/loyaltyforge/loyalty/commands/order"
+	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/inbox"
+	"github.com/loyaltyforge/loyalty/infra/auth"
 	"github.com/loyaltyforge/loyalty/infra/httpapi/inboxapi"
 	inboxproj "github.com/loyaltyforge/loyalty/projections/inbox"
 	"github.com/loyaltyforge/loyalty/readmodels"
@@ -28,7 +31,15 @@ func (a *App) wireInbox() error {
 	a.AddProjector(inboxproj.NewMessages(a.Codec))
 	a.AddProjector(inboxproj.NewReminders(a.Codec))
 	a.AddProjector(inboxproj.NewExchanges(a.Codec))
-	inboxapi.Register(a.HTTP, inboxapi.Deps{Commands: cmds, ReadDB: a.ReadDB, Public: a.Store.Public})
+	coupons := a.Handles.Coupons
+	ownsBatch := func(ctx context.Context, caller auth.Claims, batchID string) (bool, error) {
+		owner, err := coupons.BatchOwner(ctx, batchID)
+		if errors.Is(err, coupon.ErrBatchNotFound) {
+			return false, nil // an unknown batch is nobody's: the message is refused, not sent
+		}
+		return err == nil && caller.MerchantID != "" && owner == caller.MerchantID, err
+	}
+	inboxapi.Register(a.HTTP, inboxapi.Deps{Commands: cmds, ReadDB: a.ReadDB, Public: a.Store.Public, OwnsBatch: ownsBatch})
 
 	specs := ordercmd.NewSpecs(a.Store, a.Codec)
 	scanner := &inboxcmd.Scanner{Handlers: cmds, Index: inboxIndex{a.ReadDB}, BatchName: specs.Name,
@@ -41,6 +52,21 @@ func (a *App) wireInbox() error {
 	a.AddTask("inbox-points-reminders", func(ctx context.Context, now time.Time) error {
 		_, err := scanner.Points(ctx, now)
 		return err
+	})
+
+	a.AddWorker("inbox-message-delivery", func(ctx context.Context) error {
+		t := time.NewTicker(inboxUpdatesPoll)
+		defer t.Stop()
+		for {
+			if err := deliverMessages(ctx, a.ReadDB, cmds); err != nil && ctx.Err() == nil {
+				a.Log.Warn("message delivery", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
 	})
 
 	gifts := inboxcmd.NewGiftNames(a.Store)
@@ -58,6 +84,38 @@ func (a *App) wireInbox() error {
 			}
 		}
 	})
+	return nil
+}
+
+// deliverMessages puts sent messages into their recipients' inboxes, a batch per pass until
+// none is left: a message to many members goes out in a few passes, not one per tick.
+func deliverMessages(ctx context.Context, db readmodels.DB, cmds *inboxcmd.Handlers) error {
+	for ctx.Err() == nil {
+		due, err := inboxrm.UndeliveredMessages(ctx, db, inboxUpdatesBatch)
+		if err != nil || len(due) == 0 {
+			return err
+		}
+		ds := make([]inboxcmd.Delivery, len(due))
+		for i, d := range due {
+			sender := inbox.Sender{Type: d.SenderType}
+			if d.SenderID != nil {
+				sender.ID = *d.SenderID
+			}
+			ds[i] = inboxcmd.Delivery{MessageID: d.MessageID, UserID: d.UserID, Sender: sender, Title: d.Title, Body: d.Body, SentAt: d.SentAt}
+		}
+		if _, err := cmds.Deliver(ctx, ds); err != nil {
+			return err
+		}
+		if len(due) < inboxUpdatesBatch {
+			return nil
+		}
+		// The read model marks them delivered once the projector has the receipts: wait for
+		// that rather than hand the same batch out again.
+		select {
+		case <-ctx.Done():
+		case <-time.After(inboxUpdatesPoll / 5):
+		}
+	}
 	return nil
 }
 

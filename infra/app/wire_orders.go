@@ -17,6 +17,7 @@ const ordersSweepBatch = 500
 // the sweeper that cancels expired reservations and finishes or compensates stuck orders.
 func (a *App) wireOrders() error {
 	cmds := ordercmd.New(a.Store, a.Codec, a.Clock, ordercmd.NewSpecs(a.Store, a.Codec))
+	cmds.RefundTTL = a.Cfg.PointsTTL
 	a.AddProjector(orderproj.New(a.Codec))
 	orderapi.Register(a.HTTP, orderapi.Deps{Commands: cmds, ReadDB: a.ReadDB, Public: a.Store.Public})
 	a.AddTask("orders-sweep", func(ctx context.Context, now time.Time) error {

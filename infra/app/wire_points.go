@@ -24,6 +24,7 @@ func (a *App) wirePoints() error {
 	a.Handles.PointsQueries = queries
 	a.AddProjector(pointsproj.NewAccounts(a.Codec))
 	a.AddProjector(pointsproj.NewLedger(a.Codec))
+	a.AddProjector(pointsproj.NewLotTrace(a.Codec))
 	pointsapi.Register(a.HTTP, pointsapi.Deps{Commands: cmds, Queries: queries, Public: a.Store.Public, Clock: a.Clock})
 
 	// The scheduler runs its tasks one after another; a sweep keeps to half an interval so the

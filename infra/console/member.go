@@ -79,7 +79,7 @@ func (c *Console) renderGifts(w http.ResponseWriter, r *http.Request, cl auth.Cl
 		c.fail(w, r, cl, err)
 		return
 	}
-	gifts, _, err := c.Gifts.Gifts(r.Context(), "", 200)
+	gifts, _, err := c.Gifts.Gifts(r.Context(), "", 200, false)
 	if err != nil {
 		c.fail(w, r, cl, err)
 		return

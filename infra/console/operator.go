@@ -405,7 +405,7 @@ func (c *Console) opsGifts(w http.ResponseWriter, r *http.Request, cl auth.Claim
 }
 
 func (c *Console) renderOpsGifts(w http.ResponseWriter, r *http.Request, cl auth.Claims, notice string, failure error) {
-	gifts, _, err := c.Gifts.Gifts(r.Context(), "", 500)
+	gifts, _, err := c.Gifts.Gifts(r.Context(), "", 500, true)
 	if err != nil {
 		c.fail(w, r, cl, err)
 		return

@@ -3,6 +3,7 @@
 package eventtypes
 
 import (
+	"github.com/loyaltyforge/loyalty/domain/address"
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/domain/fulfillment"
@@ -24,12 +25,20 @@ func All() []es.Event {
 	all = append(all, toES(order.EventTypes())...)
 	all = append(all, toES(inbox.EventTypes())...)
 	all = append(all, toES(gift.EventTypes())...)
+	all = append(all, toES(address.EventTypes())...)
 	return all
 }
 
-// Codec returns a new codec that knows every domain event. Each call builds a fresh one, so a
-// caller may register upcasters on it without affecting others.
-func Codec() *es.Codec { return es.NewCodec(All()...) }
+// Codec returns a new codec that knows every domain event and every older version the domain
+// packages can upcast. Each call builds a fresh one, so a caller may register upcasters on it
+// without affecting others.
+func Codec() *es.Codec {
+	c := es.NewCodec(All()...)
+	for from, u := range points.Upcasters() {
+		c.Upcast(from, u)
+	}
+	return c
+}
 
 func toES[E interface{ EventName() string }](in []E) []es.Event {
 	out := make([]es.Event, len(in))

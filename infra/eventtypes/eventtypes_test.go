@@ -10,6 +10,7 @@ import (
 
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/domain/points"
 	"github.com/loyaltyforge/loyalty/infra/eventtypes"
 )
 
@@ -64,4 +65,17 @@ func TestCodecsAreIndependent(t *testing.T) {
 	got, err := first.Decode("coupon.issuance_started.v0", []byte(`{"job_id":"j1"}`))
 	require.NoError(t, err)
 	assert.Equal(t, "j1", got.(coupon.JobStarted).JobID)
+}
+
+func TestAVersion1CaptureWithoutLotsStillDecodes(t *testing.T) {
+	codec := eventtypes.Codec()
+
+	got, err := codec.Decode("points.captured.v1", []byte(`{"hold_id":"order:o1","amount":300,"at":"2030-01-01T00:00:00Z"}`))
+
+	require.NoError(t, err)
+	c := got.(points.Captured)
+	assert.Equal(t, "order:o1", c.HoldID)
+	assert.Equal(t, int64(300), c.Amount)
+	assert.Nil(t, c.Lots)
+	assert.Equal(t, "points.captured.v2", c.EventName())
 }

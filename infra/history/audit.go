@@ -99,6 +99,7 @@ type member struct {
 	acct                         *points.Account
 	carried, earned, refunded    int64
 	spent, captured, expired     int64
+	debited                      int64
 	unknownLots, negativeAmounts int
 }
 
@@ -246,6 +247,12 @@ func (m *member) flow(e points.Event) {
 		m.checkTakes(e.PointsSpent, e.Lots)
 	case points.Captured:
 		m.captured += e.Amount
+		if e.Lots != nil { // version 1 captures name no lots
+			m.checkTakes(e.Amount, e.Lots)
+		}
+	case points.Debited:
+		m.debited += e.Amount
+		m.checkTakes(e.Amount, e.Lots)
 	case points.Expired:
 		m.expired += e.Amount
 	case points.BooksClosed:
@@ -254,7 +261,7 @@ func (m *member) flow(e points.Event) {
 		for _, l := range e.Lots {
 			carried += l.Available + l.Held
 		}
-		m.carried, m.earned, m.refunded, m.spent, m.captured, m.expired = carried, 0, 0, 0, 0, 0
+		m.carried, m.earned, m.refunded, m.spent, m.captured, m.expired, m.debited = carried, 0, 0, 0, 0, 0, 0
 	}
 }
 
@@ -303,11 +310,11 @@ func (d *derived) checkConservation() *Check {
 		c.Compared++
 		free, held := m.raw()
 		in := m.carried + m.earned + m.refunded
-		out := free + held + m.spent + m.captured + m.expired
+		out := free + held + m.spent + m.captured + m.expired + m.debited
 		switch {
 		case in != out:
-			c.fail("%s: carried %d + earned %d + refunded %d = %d, but available %d + frozen %d + spent %d + captured %d + expired %d = %d",
-				u, m.carried, m.earned, m.refunded, in, free, held, m.spent, m.captured, m.expired, out)
+			c.fail("%s: carried %d + earned %d + refunded %d = %d, but available %d + frozen %d + spent %d + captured %d + expired %d + debited %d = %d",
+				u, m.carried, m.earned, m.refunded, in, free, held, m.spent, m.captured, m.expired, m.debited, out)
 		case m.unknownLots > 0 || m.negativeAmounts > 0:
 			c.fail("%s: %d spends whose lots do not add up to their amount, %d non-positive takes", u, m.unknownLots, m.negativeAmounts)
 		case free < 0 || held < 0:

@@ -141,3 +141,34 @@ func TestAuditCatchesPointsThatDoNotAddUpAndSaysWhatItCannotCompare(t *testing.T
 	rep.Print(&out)
 	assert.Contains(t, out.String(), "not available: table gift_catalog does not exist")
 }
+
+// Debits take points out like spends: an account with a claw-back still conserves its points,
+// and a debit whose lots do not add up is caught.
+func TestAuditCountsDebitsAsPointsThatLeft(t *testing.T) {
+	store := pgstore.New(pgtest.New(t))
+	ctx := context.Background()
+	codec := eventtypes.Codec()
+	at := time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
+	appendTo := func(user string, events ...es.Event) {
+		data, err := codec.EncodeAll(events, es.Metadata{Actor: "test"})
+		require.NoError(t, err)
+		_, err = store.Append(ctx, points.Stream(user), es.Any, data)
+		require.NoError(t, err)
+	}
+	earned := func(lot string) points.Earned {
+		return points.Earned{LotID: lot, Amount: 100, Reason: points.ReasonPurchase, SourceRef: lot, ExpiresAt: at.AddDate(1, 0, 0), At: at}
+	}
+	appendTo("good", earned("g1"), points.Debited{Reason: points.DebitClawback, Ref: "c1", Amount: 30,
+		Lots: []points.Take{{Lot: "g1", Amount: 30}}, At: at})
+	appendTo("bad", earned("b1"), points.Debited{Reason: points.DebitClawback, Ref: "c1", Amount: 30,
+		Lots: []points.Take{{Lot: "b1", Amount: 20}}, At: at})
+	settle(t, store)
+
+	rep, err := history.Auditor{Store: store, Pool: store.Pool()}.Run(ctx, nil)
+
+	require.NoError(t, err)
+	c := check(t, rep, "points conserved per member")
+	assert.Equal(t, 2, c.Compared)
+	require.Equal(t, 1, c.Failures, "%v", c.Samples)
+	assert.Contains(t, c.Samples[0], "bad:")
+}

@@ -140,7 +140,7 @@ func (g *generator) member() {
 	g.add(ps, points.Earned{LotID: l1, Amount: 1000, Reason: points.ReasonPurchase, SourceRef: u + "-order-1", ExpiresAt: far, At: g.now()})
 	g.add(ps, points.Spent{Ref: u + "-spend-1", Amount: 100, Lots: []points.Take{{Lot: l1, Amount: 100}}, At: g.now()})
 	g.add(ps, points.Frozen{HoldID: u + "-h1", Amount: 200, Lots: []points.Take{{Lot: l1, Amount: 200}}, Until: g.now().Add(time.Hour), At: g.now()})
-	g.add(ps, points.Captured{HoldID: u + "-h1", Amount: 200, At: g.now()})
+	g.add(ps, points.Captured{HoldID: u + "-h1", Amount: 200, Lots: []points.Take{{Lot: l1, Amount: 200}}, At: g.now()})
 	g.add(ps, points.Earned{LotID: l2, Amount: 500, Reason: points.ReasonReview, SourceRef: u + "-review-1", ExpiresAt: far.AddDate(0, 1, 0), At: g.now()})
 	g.add(ps, points.Frozen{HoldID: u + "-h2", Amount: 50, Lots: []points.Take{{Lot: l1, Amount: 50}}, Until: g.now().Add(time.Hour), At: g.now()})
 	g.add(ps, points.Released{HoldID: u + "-h2", Amount: 50, Reason: points.ReleaseCancelled, At: g.now()})

@@ -72,6 +72,22 @@ func TestDocumentCoversTheContract(t *testing.T) {
 		"GET /v1/admin/sagas",
 		"POST /v1/admin/sagas/{saga_id}/retry",
 		"POST /v1/admin/sagas/{saga_id}/abandon",
+		"PATCH /v1/gifts/{gift_id}",
+		"POST /v1/gifts/{gift_id}/deactivate",
+		"POST /v1/gifts/{gift_id}/activate",
+		"GET /v1/exchanges",
+		"POST /v1/exchanges/{exchange_id}/cancel",
+		"GET /v1/users/{user_id}/addresses",
+		"POST /v1/users/{user_id}/addresses",
+		"DELETE /v1/users/{user_id}/addresses/{address_id}",
+		"GET /v1/users/{user_id}/messages/unread-count",
+		"POST /v1/users/{user_id}/messages/read-all",
+		"DELETE /v1/users/{user_id}/messages/{message_id}",
+		"POST /v1/messages",
+		// returns, tracing and adjustments
+		"POST /v1/orders/{order_id}/refunds",
+		"GET /v1/users/{user_id}/points/lots",
+		"POST /v1/users/{user_id}/points/debits",
 	}
 	ops, err := httpapi.DocumentedOperations()
 	require.NoError(t, err)

@@ -659,6 +659,9 @@ func (r *Runner) Statuses(ctx context.Context) ([]Status, error) {
 // WaitFor blocks until every projection registered in this runner has applied the event at
 // public position n (read-your-writes for ?min_position=N); it gives up when ctx ends.
 func (r *Runner) WaitFor(ctx context.Context, n int64) error {
+	if n <= 0 {
+		return nil // before the first event: nothing to wait for
+	}
 	var target es.Position
 	for {
 		pos, ok, err := r.store.Locate(ctx, n)

@@ -246,6 +246,12 @@ func TestWaitForGivesReadYourWrites(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	assert.ErrorIs(t, r.WaitFor(ctx, 1<<40), context.DeadlineExceeded)
+
+	// and position 0 (a client that saw no write, e.g. all its answers were lost) is reached
+	// at once: no event has it, so looking it up would wait until the deadline
+	zctx, zcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer zcancel()
+	assert.NoError(t, r.WaitFor(zctx, 0))
 }
 
 func TestStatusesShowPositionAndLag(t *testing.T) {

@@ -31,8 +31,15 @@ type Courier interface {
 	CreateShipment(ctx context.Context, req courier.ShipmentRequest) (courier.Shipment, error)
 }
 
-// Replies is how the warehouse answers the process manager.
+// ErrCancelled is the process manager's refusal of a claim: the exchange was cancelled (or is
+// being refunded), so no parcel may be made for it.
+var ErrCancelled = errors.New("warehouse: exchange cancelled")
+
+// Replies is how the warehouse answers the process manager. Dispatch claims the exchange before
+// the courier is asked for a parcel (ErrCancelled: it must not ship); it is what makes a member's
+// cancel and the shipment exclusive.
 type Replies interface {
+	Dispatch(ctx context.Context, exchangeID string) error
 	ShipmentCreated(ctx context.Context, exchangeID, carrier, expressNo string) error
 	ShipmentFailed(ctx context.Context, exchangeID, reason string, temporary bool) error
 }
@@ -118,13 +125,27 @@ RETURNING status, carrier, express_no, last_error`,
 		return w.reply(w.replies.ShipmentCreated(ctx, req.ExchangeID, deref(carrier), deref(expressNo)))
 	case statusRejected:
 		return w.reply(w.replies.ShipmentFailed(ctx, req.ExchangeID, deref(lastError), false))
+	case statusCancelled:
+		return nil
+	}
+	if err := w.replies.Dispatch(ctx, req.ExchangeID); err != nil {
+		if !errors.Is(err, ErrCancelled) {
+			return err
+		}
+		if _, err := w.pool.Exec(ctx, `UPDATE shipment_requests SET status = 'cancelled', updated_at = now()
+WHERE exchange_id = $1 AND status = 'pending'`, req.ExchangeID); err != nil {
+			return fmt.Errorf("warehouse: record cancel of %s: %w", req.ExchangeID, err)
+		}
+		w.log.Info("exchange cancelled before shipping", "exchange_id", req.ExchangeID)
+		return nil
 	}
 	return w.ship(ctx, req)
 }
 
 const (
-	statusCreated  = "created"
-	statusRejected = "rejected"
+	statusCreated   = "created"
+	statusRejected  = "rejected"
+	statusCancelled = "cancelled" // the process manager refused the claim: never shipped
 )
 
 func (w *Warehouse) ship(ctx context.Context, req Request) error {

@@ -355,6 +355,12 @@ func (p *Projector) apply(b projections.Batch, r es.RecordedEvent, e es.Event, f
 		f.flushReceived(b)
 		b.Queue(`WITH c AS (UPDATE coupon_coupons SET status = 'used', order_id = $2, updated_at = $3, used_at = $3 WHERE coupon_id = $1 RETURNING batch_id)
 			UPDATE coupon_batches b SET used = b.used + 1 FROM c WHERE b.batch_id = c.batch_id`, e.CouponID, e.OrderID, e.At)
+	case coupon.Restored:
+		// A refunded order gave the coupon back: unused again, and no longer counted as used.
+		f.flushReceived(b)
+		b.Queue(`WITH c AS (UPDATE coupon_coupons SET status = 'unused', order_id = NULL, used_at = NULL, updated_at = $2
+				WHERE coupon_id = $1 AND status = 'used' RETURNING batch_id)
+			UPDATE coupon_batches b SET used = b.used - 1 FROM c WHERE b.batch_id = c.batch_id`, e.CouponID, e.At)
 	case coupon.Expired:
 		f.flushReceived(b)
 		b.Queue(`WITH c AS (UPDATE coupon_coupons SET status = 'expired', updated_at = $2 WHERE coupon_id = $1 RETURNING batch_id)

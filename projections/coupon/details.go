@@ -69,6 +69,8 @@ func historyType(e es.Event) (couponID, typ, orderID string, ok bool) {
 		return e.CouponID, "used", e.OrderID, true
 	case coupon.Expired:
 		return e.CouponID, "expired", "", true
+	case coupon.Restored:
+		return e.CouponID, "restored", e.OrderID, true
 	}
 	return "", "", "", false
 }
@@ -85,6 +87,8 @@ func eventAt(e es.Event, r es.RecordedEvent) time.Time {
 	case coupon.Used:
 		return e.At
 	case coupon.Expired:
+		return e.At
+	case coupon.Restored:
 		return e.At
 	}
 	return r.RecordedAt
@@ -153,6 +157,6 @@ func (p *Details) Apply(ctx context.Context, tx projections.Tx, events []es.Reco
 
 // EventTypePrefixes implements projections.Selective.
 func (*Details) EventTypePrefixes() []string {
-	return []string{"coupon.received.", "coupon.reserved.", "coupon.released.", "coupon.used.", "coupon.expired.",
+	return []string{"coupon.received.", "coupon.reserved.", "coupon.released.", "coupon.used.", "coupon.expired.", "coupon.restored.",
 		coupon.ChunkDone{}.EventName(), coupon.AllowlistAdded{}.EventName()}
 }

@@ -2,6 +2,7 @@ package gift
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ type Catalog struct{ dec decoder }
 
 // NewCatalog returns the catalog projector.
 func NewCatalog(codec *es.Codec) *Catalog {
-	return &Catalog{dec: newDecoder(codec, gift.Defined{}, gift.ReservedFor{},
+	return &Catalog{dec: newDecoder(codec, gift.Defined{}, gift.ReservedFor{}, gift.Updated{}, gift.Deactivated{}, gift.Activated{},
 		supply.Adjusted{}, supply.Reserved{}, supply.Committed{}, supply.Released{})}
 }
 
@@ -37,6 +38,8 @@ CREATE TABLE gift_catalog (
     total        bigint NOT NULL DEFAULT 0,
     reserved     bigint NOT NULL DEFAULT 0,
     committed    bigint NOT NULL DEFAULT 0,
+    image_urls   jsonb NOT NULL DEFAULT '[]',
+    active       boolean NOT NULL DEFAULT true,
     created_at   timestamptz NOT NULL,
     updated_at   timestamptz NOT NULL
 );
@@ -48,6 +51,7 @@ CREATE TABLE gift_reservations (
     until       timestamptz NOT NULL
 );
 CREATE INDEX gift_reservations_until ON gift_reservations (until);
+CREATE INDEX gift_catalog_active ON gift_catalog (gift_id) WHERE active;
 `
 }
 
@@ -64,12 +68,19 @@ type openReservation struct {
 
 type catalogBatch struct {
 	defined  []gift.Defined
+	edits    []edit // in log order, after the batch's definitions
 	deltas   map[string]*stockDelta
 	open     map[string]*openReservation
 	owners   map[string]string // ReservedFor of reservations opened in an earlier batch
 	commits  []string          // reservations opened in an earlier batch
 	releases []string
 	order    []string // gifts in first-seen order, for stable updates
+}
+
+// edit is an Updated, Deactivated or Activated of one gift.
+type edit struct {
+	giftID string
+	e      es.Event
 }
 
 func (b *catalogBatch) delta(giftID string, at time.Time) *stockDelta {
@@ -109,6 +120,8 @@ func (b *catalogBatch) fold(giftID string, e es.Event) {
 	case gift.Defined:
 		b.defined = append(b.defined, e)
 		b.delta(giftID, e.At)
+	case gift.Updated, gift.Deactivated, gift.Activated:
+		b.edits = append(b.edits, edit{giftID, e})
 	case gift.ReservedFor:
 		if o, ok := b.open[e.ExchangeID]; ok {
 			o.user = e.UserID
@@ -146,6 +159,21 @@ func (b *catalogBatch) write(ctx context.Context, tx projections.Tx) error {
 	for _, d := range b.defined {
 		batch.Queue(`INSERT INTO gift_catalog (gift_id, name, description, points_price, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (gift_id) DO NOTHING`, d.GiftID, d.Name, d.Description, d.PointsPrice, d.At)
+	}
+	for _, ed := range b.edits {
+		switch e := ed.e.(type) {
+		case gift.Updated:
+			images, err := json.Marshal(append([]string{}, e.ImageURLs...))
+			if err != nil {
+				return err
+			}
+			batch.Queue(`UPDATE gift_catalog SET name = $2, description = $3, points_price = $4, image_urls = $5,
+    updated_at = greatest(updated_at, $6) WHERE gift_id = $1`, ed.giftID, e.Name, e.Description, e.PointsPrice, images, e.At)
+		case gift.Deactivated:
+			batch.Queue(`UPDATE gift_catalog SET active = false, updated_at = greatest(updated_at, $2) WHERE gift_id = $1`, ed.giftID, e.At)
+		case gift.Activated:
+			batch.Queue(`UPDATE gift_catalog SET active = true, updated_at = greatest(updated_at, $2) WHERE gift_id = $1`, ed.giftID, e.At)
+		}
 	}
 	if len(b.owners) > 0 {
 		ids, users := make([]string, 0, len(b.owners)), make([]string, 0, len(b.owners))

@@ -22,7 +22,7 @@ type Exchanges struct{ dec decoder }
 func NewExchanges(codec *es.Codec) *Exchanges {
 	return &Exchanges{dec: newDecoder(codec, points.CreditsExchanged{}, fulfillment.ShipmentRequested{},
 		fulfillment.ShipmentCreated{}, fulfillment.TrackingUpdated{}, fulfillment.Delivered{},
-		fulfillment.CompensationStarted{})}
+		fulfillment.CompensationStarted{}, fulfillment.Cancelled{})}
 }
 
 func (*Exchanges) Name() string { return "gift_exchanges" }
@@ -48,6 +48,9 @@ CREATE TABLE gift_exchanges (
     updated_at     timestamptz NOT NULL
 );
 CREATE INDEX gift_exchanges_by_user ON gift_exchanges (user_id, created_at DESC, exchange_id DESC);
+CREATE INDEX gift_exchanges_newest ON gift_exchanges (created_at DESC, exchange_id DESC);
+CREATE INDEX gift_exchanges_by_gift ON gift_exchanges (gift_id, created_at DESC, exchange_id DESC);
+CREATE INDEX gift_exchanges_by_status ON gift_exchanges (status, created_at DESC, exchange_id DESC);
 `
 }
 
@@ -58,6 +61,9 @@ const (
 	beforeInTransit = `('accepted','shipment_requested','shipped')`
 	notFinal        = `('accepted','shipment_requested','shipped','in_transit')`
 )
+
+// Statuses a cancel may replace: the saga refuses a cancel once the warehouse claimed the exchange.
+const beforeDispatch = `('accepted','shipment_requested')`
 
 func (x *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
 	batch := tx.Batch()
@@ -100,7 +106,11 @@ VALUES ($1, $2, $3, $4, $5, 'accepted', $6, $7, $7) ON CONFLICT (exchange_id) DO
     updated_at = greatest(updated_at, $2) WHERE exchange_id = $1`, exchangeOf(r.StreamID), e.At)
 		case fulfillment.CompensationStarted:
 			batch.Queue(`UPDATE gift_exchanges SET status = CASE WHEN status IN `+notFinal+` THEN 'failed' ELSE status END,
-    failure_reason = $2, updated_at = greatest(updated_at, $3) WHERE exchange_id = $1`, exchangeOf(r.StreamID), e.Reason, e.At)
+    failure_reason = CASE WHEN status IN `+notFinal+` THEN $2 ELSE failure_reason END,
+    updated_at = greatest(updated_at, $3) WHERE exchange_id = $1`, exchangeOf(r.StreamID), e.Reason, e.At)
+		case fulfillment.Cancelled:
+			batch.Queue(`UPDATE gift_exchanges SET status = CASE WHEN status IN `+beforeDispatch+` THEN 'cancelled' ELSE status END,
+    updated_at = greatest(updated_at, $2) WHERE exchange_id = $1`, exchangeOf(r.StreamID), e.At)
 		}
 	}
 	return batch.Send(ctx)

@@ -44,7 +44,7 @@ func NewSagas(codec *es.Codec, policy fulfillment.RetryPolicy, startGrace time.D
 		fulfillment.Started{}, fulfillment.ShipmentRequested{}, fulfillment.ShipmentCreated{},
 		fulfillment.TrackingUpdated{}, fulfillment.TrackingPolled{}, fulfillment.AttemptFailed{},
 		fulfillment.Delayed{}, fulfillment.Failed{}, fulfillment.RetryRequested{}, fulfillment.CompensationStarted{},
-		fulfillment.Compensated{}, fulfillment.Delivered{})}
+		fulfillment.Compensated{}, fulfillment.Delivered{}, fulfillment.Cancelled{})}
 }
 
 func (*Sagas) Name() string { return "gift_sagas" }
@@ -60,6 +60,7 @@ CREATE TABLE gift_sagas (
     state          text NOT NULL,
     started        boolean NOT NULL DEFAULT false,
     compensated    boolean NOT NULL DEFAULT false,
+    cancelled      boolean NOT NULL DEFAULT false,
     attempts       int NOT NULL DEFAULT 0,
     delayed        boolean NOT NULL DEFAULT false,
     last_error     text,
@@ -128,10 +129,15 @@ ON CONFLICT (saga_id) DO UPDATE SET started = true, start = NULL, next_action_at
 			set(id, `state = 'failed', attempts = $2, last_error = $3, next_action_at = $4, updated_at = $5`, e.Attempts, e.Reason, next, e.At)
 		case fulfillment.RetryRequested:
 			set(id, `state = 'running', attempts = 0, next_action_at = $2, updated_at = $2`, e.At)
+		case fulfillment.Cancelled:
+			// A member's choice, not a failure: operators have nothing to do about it. The
+			// refund that follows is still due at once.
+			set(id, `state = 'completed', cancelled = true, next_action_at = $2, updated_at = $2`, e.At)
 		case fulfillment.CompensationStarted:
-			set(id, `state = 'failed', last_error = $2, next_action_at = $3, updated_at = $3`, e.Reason, e.At)
+			set(id, `state = CASE WHEN cancelled THEN state ELSE 'failed' END, last_error = CASE WHEN cancelled THEN last_error ELSE $2 END,
+    next_action_at = $3, updated_at = $3`, e.Reason, e.At)
 		case fulfillment.Compensated:
-			set(id, `state = 'failed', compensated = true, next_action_at = NULL, updated_at = $2`, e.At)
+			set(id, `state = CASE WHEN cancelled THEN state ELSE 'failed' END, compensated = true, next_action_at = NULL, updated_at = $2`, e.At)
 		case fulfillment.Delivered:
 			set(id, `state = 'completed', delayed = false, next_action_at = NULL, updated_at = $2`, e.At)
 		}

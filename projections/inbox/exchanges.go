@@ -26,6 +26,7 @@ CREATE TABLE inbox_exchanges (
 	moving         boolean NOT NULL DEFAULT false,
 	delivered      boolean NOT NULL DEFAULT false,
 	failed         boolean NOT NULL DEFAULT false,
+	cancelled      boolean NOT NULL DEFAULT false,
 	failure_reason text NOT NULL DEFAULT '',
 	status         text NOT NULL
 );
@@ -70,6 +71,7 @@ type exchange struct {
 	carrier, expressNo string
 	requested, moving  bool
 	delivered, failed  bool
+	cancelled          bool
 	failureReason      string
 	status             string
 	known, changed     bool
@@ -78,6 +80,8 @@ type exchange struct {
 // statusOf follows fulfillment.Saga.ExchangeStatus.
 func (x *exchange) statusOf() string {
 	switch {
+	case x.cancelled:
+		return string(fulfillment.StatusCancelled)
 	case x.failed:
 		return string(fulfillment.StatusFailed)
 	case x.delivered:
@@ -136,7 +140,7 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 		if d, ok := it.e.(fulfillment.Delayed); ok {
 			// Not a status of the exchange but news for the member: one message per exchange,
 			// however many outages it goes through.
-			if x.known && !x.delivered && !x.failed {
+			if x.known && !x.delivered && !x.failed && !x.cancelled {
 				b.Queue(`INSERT INTO inbox_exchange_updates (seq, exchange_id, status, user_id, dedupe_key, gift_id, quantity,
 						carrier, express_no, failure_reason, points_refunded, at)
 					VALUES ($1, $2, 'delayed', $3, $4, $5, $6, $7, $8, '', 0, $9) ON CONFLICT DO NOTHING`,
@@ -153,7 +157,7 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 		if s := x.statusOf(); s != x.status {
 			x.status = s
 			refunded := int64(0)
-			if x.failed {
+			if x.failed || x.cancelled {
 				refunded = x.pointsSpent // a failed exchange has its points refunded (the exchange schema in openapi.yaml)
 			}
 			b.Queue(`INSERT INTO inbox_exchange_updates (seq, exchange_id, status, user_id, dedupe_key, gift_id, quantity,
@@ -169,12 +173,12 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 			continue
 		}
 		b.Queue(`INSERT INTO inbox_exchanges (exchange_id, user_id, gift_id, quantity, points_spent, carrier, express_no,
-				requested, moving, delivered, failed, failure_reason, status)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+				requested, moving, delivered, failed, failure_reason, status, cancelled)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			ON CONFLICT (exchange_id) DO UPDATE SET carrier = $6, express_no = $7, requested = $8, moving = $9,
-				delivered = $10, failed = $11, failure_reason = $12, status = $13`,
+				delivered = $10, failed = $11, failure_reason = $12, status = $13, cancelled = $14`,
 			x.id, x.user, x.gift, x.quantity, x.pointsSpent, x.carrier, x.expressNo,
-			x.requested, x.moving, x.delivered, x.failed, x.failureReason, x.status)
+			x.requested, x.moving, x.delivered, x.failed, x.failureReason, x.status, x.cancelled)
 	}
 	if b.Len() == 0 {
 		return nil
@@ -184,7 +188,7 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 
 func loadExchanges(ctx context.Context, tx projections.Tx, ids []string) (map[string]*exchange, error) {
 	rows, err := tx.Query(ctx, `SELECT exchange_id, user_id, gift_id, quantity, points_spent, carrier, express_no,
-			requested, moving, delivered, failed, failure_reason, status
+			requested, moving, delivered, failed, failure_reason, status, cancelled
 		FROM inbox_exchanges WHERE exchange_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
@@ -194,7 +198,7 @@ func loadExchanges(ctx context.Context, tx projections.Tx, ids []string) (map[st
 	for rows.Next() {
 		x := &exchange{known: true}
 		if err := rows.Scan(&x.id, &x.user, &x.gift, &x.quantity, &x.pointsSpent, &x.carrier, &x.expressNo,
-			&x.requested, &x.moving, &x.delivered, &x.failed, &x.failureReason, &x.status); err != nil {
+			&x.requested, &x.moving, &x.delivered, &x.failed, &x.failureReason, &x.status, &x.cancelled); err != nil {
 			return nil, err
 		}
 		out[x.id] = x
@@ -226,7 +230,13 @@ func evolve(x *exchange, e es.Event) (at time.Time, ok bool) {
 	case fulfillment.Delivered:
 		x.delivered = true
 		return e.At, true
+	case fulfillment.Cancelled:
+		x.cancelled = true
+		return e.At, true
 	case fulfillment.CompensationStarted:
+		if x.cancelled {
+			return time.Time{}, false // the refund of a cancel, already told
+		}
 		x.failed, x.failureReason = true, e.Reason
 		return e.At, true
 	}

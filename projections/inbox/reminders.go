@@ -177,6 +177,8 @@ func (f *fold) want(user string, e es.Event) {
 		due(e.CouponID)
 	case coupon.Expired:
 		due(e.CouponID)
+	case coupon.Restored:
+		due(e.CouponID)
 	case points.Earned:
 		lot(e.LotID)
 	case points.Refunded:
@@ -184,6 +186,8 @@ func (f *fold) want(user string, e es.Event) {
 	case points.Spent:
 		takes(e.Lots)
 	case points.CreditsExchanged:
+		takes(e.Lots)
+	case points.Debited:
 		takes(e.Lots)
 	case points.Frozen:
 		takes(e.Lots)
@@ -388,6 +392,12 @@ func (f *fold) apply(user string, e es.Event) {
 			*c = dueRow{}
 			f.dirtyCoupons[k] = true
 		}
+	case coupon.Restored:
+		// A refund gave the used coupon back: due again, as when it was received.
+		if c, k := f.coupon(user, e.CouponID); !c.exists {
+			*c = dueRow{batch: e.BatchID, validUntil: e.ValidUntil, exists: true}
+			f.dirtyCoupons[k] = true
+		}
 	case points.Earned:
 		f.insertLot(user, e.LotID, e.Amount, e.ExpiresAt)
 	case points.Refunded:
@@ -395,6 +405,8 @@ func (f *fold) apply(user string, e es.Event) {
 	case points.Spent:
 		f.take(user, e.Lots)
 	case points.CreditsExchanged:
+		f.take(user, e.Lots)
+	case points.Debited:
 		f.take(user, e.Lots)
 	case points.Frozen:
 		f.take(user, e.Lots)

@@ -110,6 +110,8 @@ func randomHistory(t *testing.T, r *rand.Rand, codec *es.Codec, n int) []es.Reco
 			e = points.Captured{HoldID: pick("h", 4), At: at}
 		case k < 11:
 			e = points.Expired{LotID: pick("l", 6), Amount: int64(1 + r.IntN(10)), At: at}
+		case k < 12 && r.IntN(2) == 0:
+			e = points.Debited{Reason: points.DebitClawback, Ref: pick("d", 9), Amount: 1, Lots: takes(), At: at}
 		case k < 12 && r.IntN(3) == 0:
 			bc := points.BooksClosed{At: at}
 			for j := range r.IntN(3) {
@@ -130,10 +132,13 @@ func randomHistory(t *testing.T, r *rand.Rand, codec *es.Codec, n int) []es.Reco
 			case 3:
 				e = coupon.Released{CouponID: c, At: at}
 			default:
-				if r.IntN(2) == 0 {
+				switch r.IntN(3) {
+				case 0:
 					e = coupon.Used{CouponID: c, At: at}
-				} else {
+				case 1:
 					e = coupon.Expired{CouponID: c, At: at}
+				default:
+					e = coupon.Restored{CouponID: c, BatchID: pick("b", 2), ValidUntil: exp, At: at}
 				}
 			}
 		}
@@ -159,6 +164,9 @@ func oracleCoupon(b projections.Batch, user string, e es.Event) {
 		b.Queue(`DELETE FROM inbox_coupon_due WHERE user_id = $1 AND coupon_id = $2`, user, e.CouponID)
 	case coupon.Expired:
 		b.Queue(`DELETE FROM inbox_coupon_due WHERE user_id = $1 AND coupon_id = $2`, user, e.CouponID)
+	case coupon.Restored:
+		b.Queue(`INSERT INTO inbox_coupon_due (user_id, coupon_id, batch_id, valid_until) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, user, e.CouponID, e.BatchID, e.ValidUntil)
 	}
 }
 
@@ -179,6 +187,8 @@ func oraclePoints(b projections.Batch, user string, e es.Event) {
 	case points.Spent:
 		take(e.Lots)
 	case points.CreditsExchanged:
+		take(e.Lots)
+	case points.Debited:
 		take(e.Lots)
 	case points.Frozen:
 		take(e.Lots)

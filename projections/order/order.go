@@ -36,8 +36,20 @@ CREATE TABLE orders_state (
 	coupons_held boolean NOT NULL DEFAULT false,
 	points_held  boolean NOT NULL DEFAULT false,
 	released     boolean NOT NULL DEFAULT false,
-	since        timestamptz NOT NULL
+	since        timestamptz NOT NULL,
+	points_refunded bigint NOT NULL DEFAULT 0
 );
+-- Refunds: GET /v1/orders/{id} lists the completed ones; the sweeper finishes the others once
+-- they stop making progress (at is when the refund was requested until it completes).
+CREATE TABLE orders_refunds (
+	order_id  text NOT NULL,
+	refund_id text NOT NULL,
+	points    bigint NOT NULL,
+	at        timestamptz NOT NULL,
+	completed boolean NOT NULL DEFAULT false,
+	PRIMARY KEY (order_id, refund_id)
+);
+CREATE INDEX orders_refunds_unfinished ON orders_refunds (at) WHERE NOT completed;
 -- The sweeper's two questions: which reservations have expired, which orders stopped mid-way.
 CREATE INDEX orders_state_expiry ON orders_state (expires_at) WHERE status = 'reserved';
 CREATE TABLE orders_holds (
@@ -60,7 +72,7 @@ func New(codec *es.Codec) *Projector { return &Projector{codec: codec} }
 
 func (*Projector) Name() string     { return "orders_state" }
 func (*Projector) Schema() string   { return schema }
-func (*Projector) Tables() []string { return []string{Table, "orders_holds"} }
+func (*Projector) Tables() []string { return []string{Table, "orders_holds", "orders_refunds"} }
 
 // Apply writes every order event of the batch in one round trip, in log order.
 func (p *Projector) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
@@ -124,6 +136,14 @@ func queue(b projections.Batch, id string, e es.Event) {
 	case order.Cancelled:
 		b.Queue(set+`status = CASE WHEN status = 'failed' THEN status ELSE 'cancelled' END, released = true,
 			since = $2 WHERE order_id = $1`, id, e.At)
+	case order.RefundRequested:
+		b.Queue(`INSERT INTO orders_refunds (order_id, refund_id, points, at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT DO NOTHING`, id, e.RefundID, e.Points, e.At)
+	case order.RefundCompleted:
+		b.Queue(`WITH r AS (UPDATE orders_refunds SET points = $3, at = $4, completed = true
+				WHERE order_id = $1 AND refund_id = $2 AND NOT completed RETURNING points)
+			UPDATE orders_state SET points_refunded = points_refunded + r.points FROM r WHERE order_id = $1`,
+			id, e.RefundID, e.PointsRefunded, e.At)
 	case order.CancelledBeforeReserve:
 		b.Queue(`INSERT INTO orders_state (order_id, status, released, since) VALUES ($1, 'cancelled', true, $2)
 			ON CONFLICT (order_id) DO UPDATE SET status = 'cancelled', released = true, since = $2`, id, e.At)
@@ -135,6 +155,7 @@ func queue(b projections.Batch, id string, e es.Event) {
 var holdEvents = map[string]bool{
 	coupon.Reserved{}.EventName(): true, coupon.Released{}.EventName(): true, coupon.Used{}.EventName(): true,
 	points.Frozen{}.EventName(): true, points.Released{}.EventName(): true, points.Captured{}.EventName(): true,
+	points.CapturedV1Name: true,
 }
 
 // queueCouponHold follows the coupons a wallet holds for orders.

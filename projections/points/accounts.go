@@ -153,6 +153,10 @@ func (u *userBatch) apply(d decoded, stored map[key]holdRow) {
 		for _, t := range e.Lots {
 			u.adjust(t.Lot, -t.Amount, 0)
 		}
+	case points.Debited:
+		for _, t := range e.Lots {
+			u.adjust(t.Lot, -t.Amount, 0)
+		}
 	case points.Expired:
 		u.adjust(e.LotID, -e.Amount, 0)
 	case points.Frozen:

@@ -6,6 +6,7 @@ package points
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -67,11 +68,30 @@ CREATE TABLE points_ledger (
     reason      text        NOT NULL,
     ref         text        NOT NULL,
     occurred_at timestamptz NOT NULL,
+    lot_id      text        NOT NULL DEFAULT '',
+    lots        jsonb,
     PRIMARY KEY (user_id, version, idx)
 );`
 }
 
-var ledgerColumns = []string{"user_id", "version", "idx", "entry_id", "type", "amount", "reason", "ref", "occurred_at"}
+var ledgerColumns = []string{"user_id", "version", "idx", "entry_id", "type", "amount", "reason", "ref", "occurred_at", "lot_id", "lots"}
+
+// lotTake is one lot of an entry as the API shows it.
+type lotTake struct {
+	LotID  string `json:"lot_id"`
+	Amount int64  `json:"amount"`
+}
+
+func lotsJSON(takes []points.Take) ([]byte, error) {
+	if takes == nil {
+		return nil, nil
+	}
+	out := make([]lotTake, len(takes))
+	for i, t := range takes {
+		out[i] = lotTake{LotID: t.Lot, Amount: t.Amount}
+	}
+	return json.Marshal(out)
+}
 
 // Apply copies the entries in: the ledger only ever grows, which is what COPY is for.
 func (l *Ledger) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
@@ -79,14 +99,29 @@ func (l *Ledger) Apply(ctx context.Context, tx projections.Tx, events []es.Recor
 	if err != nil {
 		return err
 	}
-	var rows [][]any
+	var (
+		rows        [][]any
+		oldUsers    []string // captures of version 1, which name no lots
+		oldVersions []int64
+	)
 	for _, d := range evs {
 		for i, en := range points.LedgerEntries(d.e) {
 			id := d.rec.ID
 			if i > 0 {
 				id = fmt.Sprintf("%s.%d", d.rec.ID, i)
 			}
-			rows = append(rows, []any{d.user, d.rec.StreamVersion, int32(i), id, en.Type, en.Amount, en.Reason, en.Ref, en.At})
+			lots, err := lotsJSON(en.Lots)
+			if err != nil {
+				return err
+			}
+			if en.Type == points.EntryCaptured && en.Lots == nil {
+				oldUsers, oldVersions = append(oldUsers, d.user), append(oldVersions, d.rec.StreamVersion)
+			}
+			var lotsArg any
+			if lots != nil {
+				lotsArg = string(lots)
+			}
+			rows = append(rows, []any{d.user, d.rec.StreamVersion, int32(i), id, en.Type, en.Amount, en.Reason, en.Ref, en.At, en.LotID, lotsArg})
 		}
 	}
 	if len(rows) == 0 {
@@ -94,6 +129,17 @@ func (l *Ledger) Apply(ctx context.Context, tx projections.Tx, events []es.Recor
 	}
 	if _, err := tx.CopyFrom(ctx, "points_ledger", ledgerColumns, rows); err != nil {
 		return fmt.Errorf("points ledger: copy: %w", err)
+	}
+	if len(oldUsers) > 0 {
+		// A version 1 capture took exactly the lots its hold froze: the frozen entry names them.
+		_, err := tx.Exec(ctx, `UPDATE points_ledger c SET lots = f.lots
+			FROM unnest($1::text[], $2::bigint[]) AS k(user_id, version), points_ledger f
+			WHERE c.user_id = k.user_id AND c.version = k.version AND c.type = 'captured' AND c.lots IS NULL
+			  AND f.user_id = c.user_id AND f.type = 'frozen' AND f.ref = c.ref AND f.version < c.version`,
+			oldUsers, oldVersions)
+		if err != nil {
+			return fmt.Errorf("points ledger: lots of old captures: %w", err)
+		}
 	}
 	return nil
 }

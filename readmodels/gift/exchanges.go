@@ -15,11 +15,23 @@ type Exchange struct {
 	GiftID        string    `json:"gift_id"`
 	Quantity      int       `json:"quantity"`
 	PointsSpent   int64     `json:"points_spent"`
+	PointsPrice   int64     `json:"points_price"` // what one unit cost when the exchange was made
+	Address       Address   `json:"address"`
 	Status        string    `json:"status"`
 	FailureReason *string   `json:"failure_reason,omitempty"`
 	Shipment      *Shipment `json:"shipment"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// Address is where the exchange ships to.
+type Address struct {
+	Name       string `json:"name"`
+	Phone      string `json:"phone"`
+	Line1      string `json:"line1"`
+	City       string `json:"city"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"`
 }
 
 // Shipment is the parcel, once the warehouse got it a tracking number.
@@ -43,15 +55,20 @@ type ExchangeCursor struct {
 	ID        string    `json:"i"`
 }
 
-const exchangeColumns = `exchange_id, user_id, gift_id, quantity, points_spent, status, failure_reason,
-    shipment_id, carrier, express_no, tracking, created_at, updated_at`
+// The price paid is the exchange's own record (points spent over quantity), never the catalog's
+// current price, so a later price change leaves it alone.
+const exchangeColumns = `exchange_id, user_id, gift_id, quantity, points_spent, points_spent / greatest(quantity, 1), address,
+    status, failure_reason, shipment_id, carrier, express_no, tracking, created_at, updated_at`
 
 func scanExchange(r readmodels.Row) (Exchange, error) {
 	var x Exchange
 	var shipmentID, carrier, expressNo *string
-	var tracking []byte
-	if err := r.Scan(&x.ExchangeID, &x.UserID, &x.GiftID, &x.Quantity, &x.PointsSpent, &x.Status, &x.FailureReason,
-		&shipmentID, &carrier, &expressNo, &tracking, &x.CreatedAt, &x.UpdatedAt); err != nil {
+	var tracking, address []byte
+	if err := r.Scan(&x.ExchangeID, &x.UserID, &x.GiftID, &x.Quantity, &x.PointsSpent, &x.PointsPrice, &address,
+		&x.Status, &x.FailureReason, &shipmentID, &carrier, &expressNo, &tracking, &x.CreatedAt, &x.UpdatedAt); err != nil {
+		return Exchange{}, err
+	}
+	if err := json.Unmarshal(address, &x.Address); err != nil {
 		return Exchange{}, err
 	}
 	x.CreatedAt, x.UpdatedAt = utc(x.CreatedAt), utc(x.UpdatedAt)

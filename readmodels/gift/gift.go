@@ -5,6 +5,7 @@ package gift
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,19 +22,25 @@ func New(db readmodels.DB) *Queries { return &Queries{db: db} }
 
 // Gift is a catalog entry as the API shows it.
 type Gift struct {
-	GiftID         string `json:"gift_id"`
-	Name           string `json:"name"`
-	Description    string `json:"description"`
-	PointsPrice    int64  `json:"points_price"`
-	StockAvailable int64  `json:"stock_available"`
+	GiftID         string   `json:"gift_id"`
+	Name           string   `json:"name"`
+	Description    string   `json:"description"`
+	PointsPrice    int64    `json:"points_price"`
+	StockAvailable int64    `json:"stock_available"`
+	ImageURLs      []string `json:"image_urls"`
+	Active         bool     `json:"active"`
 }
 
-const giftColumns = `gift_id, name, description, points_price, total - reserved - committed`
+const giftColumns = `gift_id, name, description, points_price, total - reserved - committed, image_urls, active`
 
 func scanGift(r readmodels.Row) (Gift, error) {
 	var g Gift
-	err := r.Scan(&g.GiftID, &g.Name, &g.Description, &g.PointsPrice, &g.StockAvailable)
-	return g, err
+	var images []byte
+	if err := r.Scan(&g.GiftID, &g.Name, &g.Description, &g.PointsPrice, &g.StockAvailable, &images, &g.Active); err != nil {
+		return g, err
+	}
+	g.ImageURLs = []string{}
+	return g, json.Unmarshal(images, &g.ImageURLs)
 }
 
 // Gift returns one gift, or readmodels.ErrNotFound.
@@ -45,9 +52,11 @@ func (q *Queries) Gift(ctx context.Context, giftID string) (Gift, error) {
 	return g, nil
 }
 
-// Gifts returns up to limit gifts after the gift id after (ordered by id), and whether more follow.
-func (q *Queries) Gifts(ctx context.Context, after string, limit int) ([]Gift, bool, error) {
-	rows, err := q.db.Query(ctx, `SELECT `+giftColumns+` FROM gift_catalog WHERE gift_id > $1 ORDER BY gift_id LIMIT $2`, after, limit+1)
+// Gifts returns up to limit gifts after the gift id after (ordered by id), and whether more
+// follow; inactive gifts only when withInactive.
+func (q *Queries) Gifts(ctx context.Context, after string, limit int, withInactive bool) ([]Gift, bool, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+giftColumns+` FROM gift_catalog WHERE gift_id > $1 AND (active OR $3)
+ORDER BY gift_id LIMIT $2`, after, limit+1, withInactive)
 	if err != nil {
 		return nil, false, err
 	}

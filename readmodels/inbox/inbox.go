@@ -16,6 +16,14 @@ type Message struct {
 	Body      string    `json:"body"`
 	CreatedAt time.Time `json:"created_at"`
 	Read      bool      `json:"read"`
+	Sender    Sender    `json:"sender"`
+}
+
+// Sender is who a message comes from: system (reminders, exchange updates), admin (broadcasts,
+// sent messages) or merchant. ID is null when the history does not name one.
+type Sender struct {
+	Type string  `json:"type"`
+	ID   *string `json:"id"`
 }
 
 // Cursor is where a page ended: newest first, by (created_at, message_id).
@@ -33,17 +41,19 @@ func List(ctx context.Context, db readmodels.DB, userID string, unreadOnly bool,
 		at, id = after.CreatedAt, after.MessageID
 	}
 	rows, err := db.Query(ctx, `
-		SELECT message_id, kind, title, body, created_at, read FROM (
+		SELECT message_id, kind, title, body, created_at, read, sender_type, sender_id FROM (
 			(SELECT b.message_id, 'broadcast' AS kind, b.title, b.body, b.created_at,
-				EXISTS (SELECT 1 FROM inbox_broadcast_reads r WHERE r.user_id = $1 AND r.message_id = b.message_id) AS read
+				EXISTS (SELECT 1 FROM inbox_broadcast_reads r WHERE r.user_id = $1 AND r.message_id = b.message_id) AS read,
+				'admin' AS sender_type, NULL::text AS sender_id
 			 FROM inbox_broadcasts b
 			 WHERE (b.created_at, b.message_id) < ($2, $3)
+			   AND NOT EXISTS (SELECT 1 FROM inbox_broadcast_hidden h WHERE h.user_id = $1 AND h.message_id = b.message_id)
 			   AND (NOT $4 OR NOT EXISTS (SELECT 1 FROM inbox_broadcast_reads r WHERE r.user_id = $1 AND r.message_id = b.message_id))
 			 ORDER BY b.created_at DESC, b.message_id DESC LIMIT $5)
 			UNION ALL
-			(SELECT m.message_id, m.kind, m.title, m.body, m.created_at, m.read
+			(SELECT m.message_id, m.kind, m.title, m.body, m.created_at, m.read, m.sender_type, m.sender_id
 			 FROM inbox_messages m
-			 WHERE m.user_id = $1 AND (m.created_at, m.message_id) < ($2, $3) AND (NOT $4 OR NOT m.read)
+			 WHERE m.user_id = $1 AND (m.created_at, m.message_id) < ($2, $3) AND NOT m.deleted AND (NOT $4 OR NOT m.read)
 			 ORDER BY m.created_at DESC, m.message_id DESC LIMIT $5)
 		) page ORDER BY created_at DESC, message_id DESC LIMIT $5`,
 		userID, at, id, unreadOnly, limit+1)
@@ -54,7 +64,7 @@ func List(ctx context.Context, db readmodels.DB, userID string, unreadOnly bool,
 	out := []Message{}
 	for rows.Next() {
 		var m Message
-		if err := rows.Scan(&m.MessageID, &m.Kind, &m.Title, &m.Body, &m.CreatedAt, &m.Read); err != nil {
+		if err := rows.Scan(&m.MessageID, &m.Kind, &m.Title, &m.Body, &m.CreatedAt, &m.Read, &m.Sender.Type, &m.Sender.ID); err != nil {
 			return nil, nil, err
 		}
 		m.CreatedAt = m.CreatedAt.UTC()

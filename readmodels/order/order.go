@@ -18,13 +18,23 @@ type Order struct {
 	PointsHeld int64      `json:"points_held"`
 	Discount   int64      `json:"discount"`
 	ExpiresAt  *time.Time `json:"expires_at"`
+	// PointsRefunded and Refunds: the completed refunds of a confirmed order, oldest first.
+	PointsRefunded int64    `json:"points_refunded"`
+	Refunds        []Refund `json:"refunds"`
+}
+
+// Refund is one completed refund of an order.
+type Refund struct {
+	RefundID string    `json:"refund_id"`
+	Points   int64     `json:"points"`
+	At       time.Time `json:"at"`
 }
 
 // Get returns one order, or readmodels.ErrNotFound.
 func Get(ctx context.Context, db readmodels.DB, orderID string) (Order, error) {
 	rows, err := db.Query(ctx, `SELECT order_id, user_id, status, coupon_ids,
 			CASE WHEN points_held AND status IN ('reserving', 'reserved', 'confirming', 'confirmed') THEN points ELSE 0 END,
-			discount, expires_at
+			discount, expires_at, points_refunded
 		FROM orders_state WHERE order_id = $1`, orderID)
 	if err != nil {
 		return Order{}, err
@@ -37,7 +47,11 @@ func Get(ctx context.Context, db readmodels.DB, orderID string) (Order, error) {
 		return Order{}, readmodels.ErrNotFound
 	}
 	var o Order
-	if err := rows.Scan(&o.OrderID, &o.UserID, &o.Status, &o.CouponIDs, &o.PointsHeld, &o.Discount, &o.ExpiresAt); err != nil {
+	if err := rows.Scan(&o.OrderID, &o.UserID, &o.Status, &o.CouponIDs, &o.PointsHeld, &o.Discount, &o.ExpiresAt, &o.PointsRefunded); err != nil {
+		return Order{}, err
+	}
+	rows.Close()
+	if o.Refunds, err = refunds(ctx, db, orderID); err != nil {
 		return Order{}, err
 	}
 	if o.CouponIDs == nil {
@@ -53,7 +67,7 @@ func Get(ctx context.Context, db readmodels.DB, orderID string) (Order, error) {
 // Due lists orders the sweeper should look at, at most limit per reason: reservations past
 // expiry, orders mid-way (or holding something on record after they ended) with no progress
 // since stuckSince, and ended orders that a wallet or points account still holds something for
-// although the order never recorded it.
+// although the order never recorded it, and refunds requested but not completed since stuckSince.
 // The order's own stream has the last word (order.Pending); this is only the index.
 func Due(ctx context.Context, db readmodels.DB, now, stuckSince time.Time, limit int) ([]string, error) {
 	rows, err := db.Query(ctx, `
@@ -67,7 +81,9 @@ func Due(ctx context.Context, db readmodels.DB, now, stuckSince time.Time, limit
 		UNION
 		(SELECT DISTINCT h.order_id FROM orders_holds h JOIN orders_state o ON o.order_id = h.order_id
 		 WHERE o.status IN ('cancelled', 'failed') AND h.since <= $2 AND o.since <= $2
-		 LIMIT $3)`, now, stuckSince, limit)
+		 LIMIT $3)
+		UNION
+		(SELECT order_id FROM orders_refunds WHERE NOT completed AND at <= $2 ORDER BY at LIMIT $3)`, now, stuckSince, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -81,4 +97,23 @@ func Due(ctx context.Context, db readmodels.DB, now, stuckSince time.Time, limit
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+func refunds(ctx context.Context, db readmodels.DB, orderID string) ([]Refund, error) {
+	rows, err := db.Query(ctx, `SELECT refund_id, points, at FROM orders_refunds WHERE order_id = $1 AND completed
+		ORDER BY at, refund_id`, orderID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Refund{}
+	for rows.Next() {
+		var r Refund
+		if err := rows.Scan(&r.RefundID, &r.Points, &r.At); err != nil {
+			return nil, err
+		}
+		r.At = r.At.UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

@@ -5,6 +5,7 @@ package points
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -89,7 +90,8 @@ func (q *Queries) BalanceAsOf(ctx context.Context, user string, asOf time.Time) 
 	return points.BalanceAsOf(events, asOf), nil
 }
 
-// Entry is one ledger line.
+// Entry is one ledger line. Lots names, closest expiry first, the lots an entry that takes
+// points out or holds them took; LotID the lot an earning or a refund made.
 type Entry struct {
 	EntryID    string    `json:"entry_id"`
 	Type       string    `json:"type"`
@@ -97,6 +99,14 @@ type Entry struct {
 	Reason     string    `json:"reason"`
 	Ref        string    `json:"ref"`
 	OccurredAt time.Time `json:"occurred_at"`
+	LotID      string    `json:"lot_id,omitempty"`
+	Lots       []LotTake `json:"lots,omitempty"`
+}
+
+// LotTake is how much one lot gave to a ledger entry.
+type LotTake struct {
+	LotID  string `json:"lot_id"`
+	Amount int64  `json:"amount"`
 }
 
 // LedgerCursor is where a ledger page ends; the zero value starts at the newest entry.
@@ -111,7 +121,7 @@ func (q *Queries) Ledger(ctx context.Context, user string, before LedgerCursor, 
 	if before.Version <= 0 {
 		before = LedgerCursor{Version: 1 << 62}
 	}
-	rows, err := q.db.Query(ctx, `SELECT version, idx, entry_id, type, amount, reason, ref, occurred_at
+	rows, err := q.db.Query(ctx, `SELECT version, idx, entry_id, type, amount, reason, ref, occurred_at, lot_id, lots::text
 		FROM points_ledger WHERE user_id = $1 AND (version, idx) < ($2, $3)
 		ORDER BY version DESC, idx DESC LIMIT $4`, user, before.Version, before.Idx, limit+1)
 	if err != nil {
@@ -122,12 +132,19 @@ func (q *Queries) Ledger(ctx context.Context, user string, before LedgerCursor, 
 	var cursors []LedgerCursor
 	for rows.Next() {
 		var (
-			e   Entry
-			cur LedgerCursor
+			e    Entry
+			cur  LedgerCursor
+			lots *string
 		)
-		if err := rows.Scan(&cur.Version, &cur.Idx, &e.EntryID, &e.Type, &e.Amount, &e.Reason, &e.Ref, &e.OccurredAt); err != nil {
+		if err := rows.Scan(&cur.Version, &cur.Idx, &e.EntryID, &e.Type, &e.Amount, &e.Reason, &e.Ref, &e.OccurredAt, &e.LotID, &lots); err != nil {
 			return nil, nil, err
 		}
+		if lots != nil {
+			if err := json.Unmarshal([]byte(*lots), &e.Lots); err != nil {
+				return nil, nil, fmt.Errorf("points ledger: lots of %s: %w", e.EntryID, err)
+			}
+		}
+
 		e.OccurredAt = e.OccurredAt.UTC()
 		entries = append(entries, e)
 		cursors = append(cursors, cur)

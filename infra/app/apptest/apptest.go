@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/auth"
 	"github.com/loyaltyforge/loyalty/infra/config"
 	"github.com/loyaltyforge/loyalty/infra/courier"
+	"github.com/loyaltyforge/loyalty/infra/eventstore/esdbtest"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 )
 
@@ -63,6 +65,11 @@ func Start(t testing.TB, opts Options) *TestApp {
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
+	if cfg.EventStore == "postgres" {
+		if url := esdbForTests(t, cfg.DatabaseURL); url != "" {
+			cfg.EventStore, cfg.ESDBURL = "esdb", url
+		}
+	}
 	sim := opts.CourierSim
 	if sim == nil {
 		sim = courier.NewSimulator(courier.SimOptions{Step: cfg.CourierStep, Seed: 1})
@@ -94,6 +101,38 @@ func Start(t testing.TB, opts Options) *TestApp {
 	})
 	return ta
 }
+
+// esdbForTests puts the log of every platform under test in EventStoreDB when asked:
+// LOYALTY_ESDB_URL names a real server; LOYALTY_TEST_ESDB_STANDIN=1 runs esdbtest, the stand-in
+// (not EventStoreDB), one per database, so that platforms a test starts one after another on
+// the same database share their log as they would share a server. Neither: the PostgreSQL log.
+func esdbForTests(t testing.TB, database string) string {
+	if url := os.Getenv("LOYALTY_ESDB_URL"); url != "" {
+		return url
+	}
+	if os.Getenv("LOYALTY_TEST_ESDB_STANDIN") == "" {
+		return ""
+	}
+	standInsMu.Lock()
+	defer standInsMu.Unlock()
+	srv := standIns[database]
+	if srv == nil {
+		var err error
+		// Kept until the test binary exits: a later platform on the same database needs it.
+		if srv, err = esdbtest.New(esdbtest.Options{SystemEventEvery: 5}); err != nil {
+			t.Fatalf("apptest: %v", err)
+		}
+		standIns[database] = srv
+	}
+	// Wider than the client's 10 s per call and per ping: a shared machine under -race has
+	// queued calls longer than that for CPU.
+	return srv.URL() + "&defaultDeadline=120000&keepAliveTimeout=60000"
+}
+
+var (
+	standInsMu sync.Mutex
+	standIns   = map[string]*esdbtest.Server{}
+)
 
 func (ta *TestApp) waitReady() {
 	deadline := time.Now().Add(30 * time.Second)

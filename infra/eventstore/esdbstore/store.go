@@ -60,6 +60,14 @@ func New(ctx context.Context, url string) (*Store, error) {
 	return s, nil
 }
 
+// WithoutIDClaims is this store on the same connection with UniqueIDs off, for writing events
+// whose ids are known to be claimed already (a resumed history copy). Close only the original.
+func (s *Store) WithoutIDClaims() *Store {
+	c := *s
+	c.UniqueIDs = false
+	return &c
+}
+
 // Close releases the connection; the store cannot be used afterwards.
 func (s *Store) Close() { _ = s.client.Close() }
 

@@ -28,8 +28,22 @@ var debugBatches = os.Getenv("STORETEST_DEBUG") != ""
 // Factory returns an empty store for one test.
 type Factory func(t *testing.T) es.Store
 
+// Options scale the contract for a slower transport; the zero value is the full contract.
+type Options struct {
+	// PerWriter is how many events each of the 8 writers of the subscriber-under-load test
+	// appends; 0 means 5000 (40,000 events in all).
+	PerWriter int
+}
+
 // Run runs the whole contract.
-func Run(t *testing.T, newStore Factory) {
+func Run(t *testing.T, newStore Factory) { RunWith(t, newStore, Options{}) }
+
+// RunWith runs the whole contract with opts.
+func RunWith(t *testing.T, newStore Factory, opts Options) {
+	perWriter := opts.PerWriter
+	if perWriter <= 0 {
+		perWriter = 5000
+	}
 	t.Run("AppendAndReadStream", func(t *testing.T) { testAppendAndRead(t, newStore(t)) })
 	t.Run("UnknownStreamReadsEmpty", func(t *testing.T) { testUnknownStream(t, newStore(t)) })
 	t.Run("ExpectedVersions", func(t *testing.T) { testExpectedVersions(t, newStore(t)) })
@@ -38,7 +52,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("LargePayload", func(t *testing.T) { testLargePayload(t, newStore(t)) })
 	t.Run("ReadAllPagesInGlobalOrder", func(t *testing.T) { testReadAllPaging(t, newStore(t)) })
 	t.Run("ConcurrentWritersOneStreamOneWinnerPerVersion", func(t *testing.T) { testConcurrentOneStream(t, newStore(t)) })
-	t.Run("SubscriberSeesEveryEventOnceUnderConcurrentWriters", func(t *testing.T) { testSubscriberUnderLoad(t, newStore(t)) })
+	t.Run("SubscriberSeesEveryEventOnceUnderConcurrentWriters", func(t *testing.T) { testSubscriberUnderLoad(t, newStore(t), perWriter) })
 	t.Run("HeadAndLocate", func(t *testing.T) { testHeadAndLocate(t, newStore(t)) })
 }
 
@@ -262,8 +276,8 @@ func testConcurrentOneStream(t *testing.T, s es.Store) {
 
 // testSubscriberUnderLoad is the DESIGN rule 3 proof: concurrent writers commit out of position
 // order, yet a subscriber started before them receives every event exactly once, in order.
-func testSubscriberUnderLoad(t *testing.T, s es.Store) {
-	const writers, perWriter = 8, 5000
+func testSubscriberUnderLoad(t *testing.T, s es.Store, perWriter int) {
+	const writers = 8
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start, err := s.Head(ctx)

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	giftcmd "github.com/loyaltyforge/loyalty/commands/gift"
+	"github.com/loyaltyforge/loyalty/infra/auth"
 	"github.com/loyaltyforge/loyalty/infra/httpapi"
 	giftrm "github.com/loyaltyforge/loyalty/readmodels/gift"
 )
@@ -92,7 +93,9 @@ func (h *handlers) listGifts(c echo.Context) error {
 			return err
 		}
 	}
-	gifts, more, err := h.Queries.Gifts(c.Request().Context(), cur.After, limit)
+	// Members and services see what they can exchange; admins see the whole catalog.
+	withInactive := httpapi.Caller(c).Role == auth.RoleAdmin
+	gifts, more, err := h.Queries.Gifts(c.Request().Context(), cur.After, limit, withInactive)
 	if err != nil {
 		return err
 	}

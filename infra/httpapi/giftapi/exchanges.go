@@ -1,11 +1,16 @@
 package giftapi
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	giftcmd "github.com/loyaltyforge/loyalty/commands/gift"
+	"github.com/loyaltyforge/loyalty/domain/address"
 	"github.com/loyaltyforge/loyalty/domain/points"
 	"github.com/loyaltyforge/loyalty/infra/auth"
 	"github.com/loyaltyforge/loyalty/infra/httpapi"
@@ -17,6 +22,8 @@ type exchangeRequest struct {
 	GiftID   *string         `json:"gift_id"`
 	Quantity *int            `json:"quantity"`
 	Address  *points.Address `json:"address"`
+	// AddressID names a saved address instead of spelling one out.
+	AddressID *string `json:"address_id"`
 }
 
 // Accepted is the 202 answer to an exchange.
@@ -32,8 +39,11 @@ func (h *handlers) exchange(c echo.Context) error {
 		return err
 	}
 	var in exchangeRequest
-	if err := httpapi.BindJSON(c, &in, "address.name", "address.phone", "address.line1", "address.city",
-		"address.postal_code", "address.country"); err != nil {
+	var required []string
+	if spellsAddress(c) { // an address given in full has all its fields
+		required = []string{"address.name", "address.phone", "address.line1", "address.city", "address.postal_code", "address.country"}
+	}
+	if err := httpapi.BindJSON(c, &in, required...); err != nil {
 		return err
 	}
 	switch {
@@ -41,14 +51,23 @@ func (h *handlers) exchange(c echo.Context) error {
 		return httpapi.BadRequest("gift_id is required")
 	case in.Quantity == nil:
 		return httpapi.BadRequest("quantity is required")
-	case in.Address == nil:
-		return httpapi.BadRequest("address is required")
+	case in.Address == nil && in.AddressID == nil:
+		return httpapi.BadRequest("address or address_id is required")
+	case in.Address != nil && in.AddressID != nil:
+		return httpapi.BadRequest("give address or address_id, not both")
 	}
 	if err := httpapi.ID("gift_id", *in.GiftID); err != nil {
 		return err
 	}
 	if *in.Quantity < 1 || *in.Quantity > 10 {
 		return httpapi.Invalid("quantity", "must be from 1 to 10")
+	}
+	if in.AddressID != nil {
+		a, err := h.savedAddress(c, user, *in.AddressID)
+		if err != nil {
+			return err
+		}
+		in.Address = &a
 	}
 	a := in.Address
 	for _, f := range []struct{ name, value string }{
@@ -131,3 +150,42 @@ func encode[T any](cursor *T) (*string, error) {
 	}
 	return &s, nil
 }
+
+// savedAddress resolves address_id from the member's address book; one it does not keep is a
+// value that breaks a rule (422), like any other bad field.
+func (h *handlers) savedAddress(c echo.Context, user, id string) (points.Address, error) {
+	if h.Addresses == nil || len(id) < 1 || len(id) > 128 {
+		return points.Address{}, httpapi.Invalid("address_id", "no such saved address")
+	}
+	a, err := h.Addresses.Lookup(c.Request().Context(), user, id)
+	if errors.Is(err, address.ErrNotFound) {
+		return points.Address{}, httpapi.Invalid("address_id", "no such saved address")
+	}
+	return points.Address(a), err
+}
+
+// spellsAddress peeks at the body for an "address" member, so its fields are required only
+// when it is there (an exchange may name a saved address_id instead). The body is put back for
+// the strict decoding, which judges everything else.
+func spellsAddress(c echo.Context) bool {
+	req := c.Request()
+	if req.Body == nil {
+		return false
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil { // too large, or cut: the decoder meets the same error after what was read
+		req.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), failing{err}))
+		return false
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return true // unreadable: the strict decoder says why
+	}
+	_, ok := top["address"]
+	return ok
+}
+
+type failing struct{ err error }
+
+func (f failing) Read([]byte) (int, error) { return 0, f.err }

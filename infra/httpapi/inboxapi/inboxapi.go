@@ -23,6 +23,9 @@ type Deps struct {
 	ReadDB   readmodels.DB
 	// Public turns a log position into the Loyalty-Position header value (es.Store.Public).
 	Public func(es.Position) int64
+	// OwnsBatch checks a merchant's ownership of a batch for POST /v1/messages; nil: merchants
+	// own nothing yet.
+	OwnsBatch BatchOwner
 }
 
 // Register mounts the routes and the inbox error codes.
@@ -33,6 +36,7 @@ func Register(s *httpapi.Server, d Deps) {
 	s.Handle(http.MethodGet, "/v1/users/:user_id/messages", h.list, httpapi.SelfOr("user_id"))
 	s.Handle(http.MethodPost, "/v1/users/:user_id/messages/:message_id/read", h.read, httpapi.SelfOr("user_id"))
 	s.Handle(http.MethodPost, "/v1/broadcasts", h.broadcast, httpapi.Roles(auth.RoleAdmin))
+	registerMessages(s, h)
 }
 
 type handlers Deps

@@ -51,6 +51,7 @@ func Register(s *httpapi.Server, d Deps) {
 	s.Handle(http.MethodPost, "/v1/orders/:order_id/confirm", h.confirm, httpapi.Roles(auth.RoleService))
 	s.Handle(http.MethodPost, "/v1/orders/:order_id/cancel", h.cancel, httpapi.Roles(auth.RoleService))
 	s.Handle(http.MethodGet, "/v1/orders/:order_id", h.get, httpapi.Roles(auth.RoleService))
+	registerRefunds(s, h)
 }
 
 type handlers Deps

@@ -40,6 +40,7 @@ func Register(s *httpapi.Server, d Deps) {
 	s.Handle(http.MethodPost, "/v1/users/:user_id/points/earnings", h.earn, httpapi.Roles(auth.RoleService))
 	s.Handle(http.MethodGet, "/v1/users/:user_id/points", h.balance, httpapi.SelfOr("user_id", auth.RoleService))
 	s.Handle(http.MethodGet, "/v1/users/:user_id/points/ledger", h.ledger, httpapi.SelfOr("user_id", auth.RoleService))
+	registerTracing(s, &h)
 }
 
 type handlers Deps
