@@ -65,7 +65,7 @@ func TestGeneratedCodesAreFoundByHashAndExportedInOrder(t *testing.T) {
 }
 
 // A batch's codes never sit in memory at once: generating and exporting 300,000 codes (about
-// 10 MB as Go strings alone) grows the heap by a few chunks at most (about 2 MB seen).
+// 10 MB as Go strings alone) grows the heap by a few chunks at most (2.5 to 6 MB seen).
 func TestGeneratingAndExportingManyCodesKeepsMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stores 300,000 codes")
@@ -74,12 +74,14 @@ func TestGeneratingAndExportingManyCodesKeepsMemoryFlat(t *testing.T) {
 	s := couponcodes.Store{Pool: pool}
 	ctx := context.Background()
 	const n = 300000
+	// Warm the pool and the COPY path first: a connection's own buffers are not codes.
+	require.NoError(t, s.GenerateUnique(ctx, "warm", "gwarm", 10))
 
 	peak := watchHeap(t, func() {
 		require.NoError(t, s.GenerateUnique(ctx, "big", "gbig", n))
 	})
 	t.Logf("heap growth while generating: %d KiB", peak>>10)
-	assert.Less(t, peak, uint64(6<<20), "heap growth while generating")
+	assert.Less(t, peak, uint64(8<<20), "heap growth while generating (the codes alone are 10 MB)")
 
 	var lines lineCounter
 	peak = watchHeap(t, func() {
