@@ -3,7 +3,7 @@ GO ?= go
 TEST_TIMEOUT ?= 25m
 PKGS := ./...
 
-.PHONY: run test build vet fmt-check bench bench-smoke bench-http fuzz mutate postgres tools
+.PHONY: run test compose-tool build vet fmt-check bench bench-smoke bench-http fuzz mutate postgres tools
 
 run: postgres chromium
 	$(GO) run ./cmd/loyaltyd
@@ -13,6 +13,10 @@ build:
 
 postgres:
 	@./scripts/ensure-postgres.sh
+
+# deploy's test checks docker-compose.yml with `docker-compose config` (no engine needed).
+compose-tool:
+	@./scripts/ensure-docker-compose.sh
 
 # Debian's Chromium, which the web console's browser tests (infra/console) drive headless.
 .PHONY: chromium
@@ -26,7 +30,7 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
-test: postgres fmt-check vet
+test: postgres compose-tool fmt-check vet
 	@if [ -x /usr/bin/chromium ]; then echo "console browser tests: run with /usr/bin/chromium"; \
 	else echo "console browser tests: SKIPPED, /usr/bin/chromium is missing ('make chromium' installs it)"; fi
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)

@@ -18,7 +18,7 @@ func benchHTTPCmd() *cobra.Command {
 		secret  string
 		asJSON  bool
 		quiet   bool
-		baseURL string
+		targets []string
 	)
 	cmd := &cobra.Command{
 		Use:   "http SCENARIO...",
@@ -33,7 +33,7 @@ Scenarios: earn, exchange-many, exchange-one, claim (one flash batch that sells 
 mixed, or all. loyaltyd must run with rate limits off (LOYALTY_RATE_*=0): a 429 is an error.
 It starts nothing itself; ` + "`make bench-http`" + ` builds loyaltyd, starts it on a fresh database and runs this.
 Exits 1 when any request failed or the issued coupons differ from the accepted claims.`,
-		Example: "  loyaltyctl bench http all --url http://127.0.0.1:8080 --clients 64 --duration 10s\n  loyaltyctl bench http claim earn --json",
+		Example: "  loyaltyctl bench http all --url http://127.0.0.1:8080 --clients 64 --duration 10s\n  loyaltyctl bench http claim earn --json\n  loyaltyctl bench http mixed --url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			scenarios, err := httpbench.Expand(args)
@@ -52,7 +52,7 @@ Exits 1 when any request failed or the issued coupons differ from the accepted c
 			} else if cfg.Secret, err = loadSecret(); err != nil {
 				return err
 			}
-			cfg.URL = baseURL
+			cfg.URLs = targets
 			if !quiet {
 				cfg.Progress = cmd.ErrOrStderr()
 			}
@@ -85,7 +85,8 @@ Exits 1 when any request failed or the issued coupons differ from the accepted c
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&baseURL, "url", "http://127.0.0.1:8080", "loyaltyd's base URL")
+	f.StringSliceVar(&targets, "url", []string{"http://127.0.0.1:8080"},
+		"loyaltyd's base URL; several (repeated or comma-separated) spread the clients evenly over those processes")
 	f.StringVar(&secret, "secret", "", "HS256 token secret (default: LOYALTY_JWT_SECRET, else the data dir's development secret)")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "loyaltyd's database, for its commits; the baseline database is created beside it (default: LOYALTY_DATABASE_URL)")
 	f.IntVar(&cfg.Clients, "clients", 64, "concurrent keep-alive clients (and baseline connections)")

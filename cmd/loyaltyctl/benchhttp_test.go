@@ -38,4 +38,8 @@ func TestBenchHTTPFromTheEnvironmentPrintsJSON(t *testing.T) {
 	assert.ErrorContains(t, err, `unknown scenario "flash"`)
 	_, err = run(t, "bench", "http", "earn", "--url", ta.URL, "--secret", "wrong-secret-wrong-secret-wrong-32", "--clients", "1", "--duration", "300ms", "--warmup", "0s", "--no-baseline", "--quiet")
 	assert.ErrorContains(t, err, "401", "a run whose requests are refused is not clean")
+
+	// Several processes: a comma-separated --url; every one must answer before the run starts.
+	_, err = run(t, "bench", "http", "earn", "--url", ta.URL+",http://127.0.0.1:1", "--clients", "2", "--duration", "300ms", "--warmup", "0s", "--no-baseline", "--quiet")
+	assert.ErrorContains(t, err, "loyaltyd at http://127.0.0.1:1 is not ready")
 }

@@ -6,6 +6,7 @@ import (
 	"net/http/cookiejar"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -42,6 +43,23 @@ func TestConsoleLoginPrintsALinkThatSignsIn(t *testing.T) {
 	require.NoError(t, err)
 	path, _ = open(strings.TrimSpace(out))
 	assert.Equal(t, "/console/me", path)
+
+	// a merchant's link opens its own batches, acting for its merchant
+	r := ta.Do("POST", "/v1/coupon-batches", ta.MerchantToken("s", "shop-a"), map[string]any{
+		"batch_id": "a1", "name": "Shop A batch", "kind": "direct", "amount": 500, "scope": map[string]any{"type": "all", "ids": []string{}},
+		"per_user_limit": 1, "total": 5, "claim_starts_at": "2020-01-01T00:00:00Z", "claim_ends_at": "2099-01-01T00:00:00Z",
+		"valid_days_after_claim": 7})
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	_, err = run(t, "console-login", "--sub", "shop-a-staff", "--role", "merchant", "--url", ta.URL)
+	assert.ErrorContains(t, err, "--merchant-id")
+	out, err = run(t, "console-login", "--sub", "shop-a-staff", "--role", "merchant", "--merchant-id", "shop-a", "--url", ta.URL)
+	require.NoError(t, err)
+	link = strings.TrimSpace(out)
+	require.True(t, ta.Eventually(5*time.Second, func() bool {
+		path, page = open(link)
+		return strings.Contains(page, `id="batch-a1"`)
+	}), "the merchant's batches: %s %s", path, page)
+	assert.Equal(t, "/console/shop", path)
 
 	// a long-lived link is refused before it is printed
 	_, err = run(t, "console-login", "--ttl", "1h", "--url", ta.URL)

@@ -26,4 +26,4 @@ func main() {
 }
 
 // extraCommands lets each command live in its own file.
-var extraCommands = []func() *cobra.Command{projectionsCmd, eventsCmd, auditCmd, benchCmd, consoleLoginCmd}
+var extraCommands = []func() *cobra.Command{projectionsCmd, eventsCmd, auditCmd, benchCmd, consoleLoginCmd, webhooksCmd}

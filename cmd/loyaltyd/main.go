@@ -1,6 +1,7 @@
 // Command loyaltyd is the loyalty platform server: HTTP API, projectors, process managers,
 // scheduler and warehouse, per the roles in LOYALTY_ROLES. `loyaltyd courier-sim` runs the
-// courier simulator on its own.
+// courier simulator on its own; `loyaltyd healthcheck` asks a running loyaltyd's /readyz (the
+// container image's HEALTHCHECK).
 package main
 
 import (
@@ -39,6 +40,9 @@ func run(ctx context.Context, args []string) error {
 		_ = fs.Parse(args[1:])
 		fmt.Fprintf(os.Stderr, "courier simulator on http://%s\n", *addr)
 		return courier.Serve(ctx, *addr, courier.SimOptions{Step: *step, Latency: *latency, ErrorRate: *errRate, TimeoutRate: *timeoutRate})
+	}
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(ctx, args[1:], os.Stdout)
 	}
 	cfg, err := config.Load()
 	if err != nil {

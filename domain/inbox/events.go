@@ -21,6 +21,8 @@ const (
 	KindCouponExpiring = "coupon_expiring"
 	KindPointsExpiring = "points_expiring"
 	KindExchangeUpdate = "exchange_update"
+	// KindWebhookPaused tells an admin that a webhook endpoint was paused for failing.
+	KindWebhookPaused = "webhook_paused"
 )
 
 // BroadcastSent is a message for every member, stored once.

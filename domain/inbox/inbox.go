@@ -116,7 +116,7 @@ func MessageIDFor(userID, dedupeKey string) string {
 // Post decides a per-member message. A dedupe key already posted returns no events.
 func (in *Inbox) Post(kind, title, body, dedupeKey string, now time.Time) ([]Event, error) {
 	switch kind {
-	case KindCouponExpiring, KindPointsExpiring, KindExchangeUpdate, KindCouponReceived:
+	case KindCouponExpiring, KindPointsExpiring, KindExchangeUpdate, KindCouponReceived, KindWebhookPaused:
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrInvalidKind, kind)
 	}

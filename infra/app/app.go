@@ -159,7 +159,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			}},
 		},
 	})
-	for _, wire := range []func() error{a.wireOperations, a.wirePoints, a.wireCoupons, a.wireGifts, a.wireAddresses, a.wireOrders, a.wireInbox, a.wireConsole} {
+	for _, wire := range []func() error{a.wireOperations, a.wirePoints, a.wireCoupons, a.wireGifts, a.wireAddresses, a.wireOrders, a.wireInbox, a.wireWebhooks, a.wireConsole} {
 		if err := wire(); err != nil {
 			return nil, err
 		}
@@ -193,7 +193,7 @@ func (a *App) openNATS(ctx context.Context) error {
 	if a.JS, err = jetstream.New(a.NC); err != nil {
 		return err
 	}
-	return bus.EnsureStreams(ctx, a.JS)
+	return bus.EnsureStreamsWith(ctx, a.JS, bus.StreamOptions{Replicas: a.Cfg.NATSReplicas})
 }
 
 func (a *App) openCourier(sim *courier.Simulator) error {
@@ -310,19 +310,25 @@ func (a *App) Run(ctx context.Context) error {
 	if a.Cfg.HasRole("scheduler") {
 		wg.Go(func() { a.schedule(runCtx) })
 	}
+	// Every process listens: the api role serves the API, the others only /healthz, /readyz and
+	// /metrics, so a container's health check and a scraper work on every role.
 	httpErr := make(chan error, 1)
-	if a.Cfg.HasRole("api") {
-		l := a.listener
-		if l == nil {
-			var err error
-			if l, err = net.Listen("tcp", a.Cfg.HTTPAddr); err != nil {
-				cancel()
-				wg.Wait()
-				return fmt.Errorf("app: listen %s: %w", a.Cfg.HTTPAddr, err)
-			}
+	l := a.listener
+	if l == nil {
+		var err error
+		if l, err = net.Listen("tcp", a.Cfg.HTTPAddr); err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("app: listen %s: %w", a.Cfg.HTTPAddr, err)
 		}
+	}
+	var ops *opsServer
+	if a.Cfg.HasRole("api") {
 		a.Log.Info("serving HTTP", "addr", l.Addr().String())
 		go func() { httpErr <- a.HTTP.Serve(l) }()
+	} else {
+		a.Log.Info("serving health and metrics only (no api role)", "addr", l.Addr().String(), "roles", a.Cfg.Roles)
+		ops = serveOps(l, a.HTTP, a.Log, httpErr)
 	}
 	var err error
 	select {
@@ -332,6 +338,9 @@ func (a *App) Run(ctx context.Context) error {
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stop()
 	_ = a.HTTP.Shutdown(shutdownCtx)
+	if ops != nil {
+		_ = ops.srv.Shutdown(shutdownCtx)
+	}
 	cancel()
 	wg.Wait()
 	return err

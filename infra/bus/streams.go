@@ -53,8 +53,22 @@ func Subject(eventType string) string {
 // DLQSubject is the dead-letter subject of a durable consumer.
 func DLQSubject(durable string) string { return dlqPrefix + durable }
 
-// EnsureStreams creates or updates both streams; running it again changes nothing.
+// StreamOptions are what a deployment chooses about the streams.
+type StreamOptions struct {
+	// Replicas is how many servers of a cluster keep each stream (0 or 1: one). Consumers
+	// created without their own replica count follow their stream.
+	Replicas int
+}
+
+// EnsureStreams creates or updates both streams with one replica; running it again changes nothing.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	return EnsureStreamsWith(ctx, js, StreamOptions{})
+}
+
+// EnsureStreamsWith creates or updates both streams; an existing stream is moved to the
+// replica count asked for (JetStream copies it to the new peers).
+func EnsureStreamsWith(ctx context.Context, js jetstream.JetStream, opts StreamOptions) error {
+	replicas := max(opts.Replicas, 1)
 	for _, cfg := range []jetstream.StreamConfig{
 		{
 			Name:        Stream,
@@ -64,6 +78,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 			Retention:   jetstream.LimitsPolicy,
 			Duplicates:  DuplicateWindow,
 			MaxAge:      MaxAge,
+			Replicas:    replicas,
 		},
 		{
 			Name:        DLQStream,
@@ -73,6 +88,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
 			Retention:   jetstream.LimitsPolicy,
 			Duplicates:  DuplicateWindow,
 			MaxAge:      4 * MaxAge,
+			Replicas:    replicas,
 		},
 	} {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {

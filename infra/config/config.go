@@ -3,6 +3,8 @@ package config
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -41,6 +43,11 @@ type Config struct {
 	// PprofAddr, when set, serves net/http/pprof there (profiling under load); keep it on
 	// loopback.
 	PprofAddr string `env:"LOYALTY_PPROF_ADDR"`
+
+	Webhooks Webhooks
+	// NATSReplicas is how many servers of a NATS cluster keep each JetStream stream (1, 3 or 5);
+	// a cluster of 3 with 3 replicas keeps the bus through the loss of any one server.
+	NATSReplicas int `env:"LOYALTY_NATS_REPLICAS" envDefault:"1"`
 }
 
 // Load parses the environment.
@@ -55,7 +62,36 @@ func Load() (Config, error) {
 	if c.EventStore == "esdb" && c.ESDBURL == "" {
 		return Config{}, fmt.Errorf("config: LOYALTY_EVENTSTORE=esdb needs LOYALTY_ESDB_URL")
 	}
+	for i, r := range c.Roles {
+		c.Roles[i] = strings.TrimSpace(r)
+	}
+	if err := c.checkRoles(); err != nil {
+		return Config{}, err
+	}
+	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
+		return Config{}, fmt.Errorf("config: LOYALTY_NATS_REPLICAS must be 1 to 5 (JetStream's limit), not %d", c.NATSReplicas)
+	}
+	if c.NATSReplicas > 1 && c.NATSURL == "" {
+		return Config{}, fmt.Errorf("config: LOYALTY_NATS_REPLICAS=%d needs a NATS cluster in LOYALTY_NATS_URL; the embedded server is alone", c.NATSReplicas)
+	}
 	return c, nil
+}
+
+// KnownRoles are the parts of the platform LOYALTY_ROLES can pick; "all" runs every one.
+var KnownRoles = []string{"api", "projector", "process", "scheduler"}
+
+// checkRoles refuses a role name it does not know: a misspelt role ("projectors") would
+// otherwise leave a process running nothing while it looks healthy.
+func (c Config) checkRoles() error {
+	if len(c.Roles) == 0 {
+		return fmt.Errorf("config: LOYALTY_ROLES is empty; use all or some of %s", strings.Join(KnownRoles, ","))
+	}
+	for _, r := range c.Roles {
+		if r != "all" && !slices.Contains(KnownRoles, r) {
+			return fmt.Errorf("config: LOYALTY_ROLES: unknown role %q; use all or some of %s", r, strings.Join(KnownRoles, ","))
+		}
+	}
+	return nil
 }
 
 // DedicatedConns are the connections a process opens beside its pool: the projection lock's
@@ -74,4 +110,18 @@ func (c Config) HasRole(role string) bool {
 		}
 	}
 	return false
+}
+
+// Variables are the environment variables Load reads, each with its default ("" for none):
+// what a deployment file may set.
+func Variables() map[string]string {
+	params, err := env.GetFieldParams(&Config{})
+	if err != nil {
+		panic(fmt.Sprintf("config: the Config struct's tags: %v", err)) // a programming error, caught by every test
+	}
+	vars := make(map[string]string, len(params))
+	for _, p := range params {
+		vars[p.Key] = p.DefaultValue
+	}
+	return vars
 }

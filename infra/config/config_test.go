@@ -23,3 +23,63 @@ func TestDefaultPoolsFitPostgreSQLDefaults(t *testing.T) {
 		"%d processes of %d connections leave less than 10 for psql and monitoring", processes, cfg.ConnectionsPerProcess())
 	assert.GreaterOrEqual(t, cfg.DBMaxConns, int32(16), "a pool this small starves 64 concurrent clients")
 }
+
+// TestRolesAreCheckedAndTrimmed: a misspelt role once left a process running nothing while its
+// /readyz said ready; "api, projector" (with a space) must mean the two roles.
+func TestRolesAreCheckedAndTrimmed(t *testing.T) {
+	t.Setenv("LOYALTY_ROLES", "api, projector")
+	cfg, err := config.Load()
+	require.NoError(t, err)
+	assert.True(t, cfg.HasRole("api"))
+	assert.True(t, cfg.HasRole("projector"))
+	assert.False(t, cfg.HasRole("process"))
+	assert.False(t, cfg.HasRole("scheduler"))
+
+	for _, bad := range []string{"projectors", "api,,scheduler", "api,worker"} {
+		t.Setenv("LOYALTY_ROLES", bad)
+		_, err := config.Load()
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "LOYALTY_ROLES", bad)
+	}
+	t.Setenv("LOYALTY_ROLES", "all")
+	cfg, err = config.Load()
+	require.NoError(t, err)
+	for _, r := range config.KnownRoles {
+		assert.True(t, cfg.HasRole(r), r)
+	}
+}
+
+// TestNATSReplicasNeedACluster: replicas beyond one only make sense on a NATS cluster; the
+// embedded server is alone and JetStream would refuse the stream at start with a vaguer error.
+func TestNATSReplicasNeedACluster(t *testing.T) {
+	t.Setenv("LOYALTY_NATS_URL", "")
+	t.Setenv("LOYALTY_NATS_REPLICAS", "")
+	cfg, err := config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, 1, cfg.NATSReplicas)
+
+	t.Setenv("LOYALTY_NATS_REPLICAS", "3")
+	_, err = config.Load()
+	require.ErrorContains(t, err, "LOYALTY_NATS_URL")
+
+	t.Setenv("LOYALTY_NATS_URL", "nats://a:4222,nats://b:4222,nats://c:4222")
+	cfg, err = config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, 3, cfg.NATSReplicas)
+
+	for _, bad := range []string{"0", "6", "-1"} {
+		t.Setenv("LOYALTY_NATS_REPLICAS", bad)
+		_, err = config.Load()
+		require.ErrorContains(t, err, "LOYALTY_NATS_REPLICAS", bad)
+	}
+}
+
+func TestVariablesListTheTagsWithTheirDefaults(t *testing.T) {
+	vars := config.Variables()
+	assert.Equal(t, ":8080", vars["LOYALTY_HTTP_ADDR"])
+	assert.Equal(t, "1", vars["LOYALTY_NATS_REPLICAS"])
+	assert.Equal(t, "all", vars["LOYALTY_ROLES"])
+	assert.Contains(t, vars, "LOYALTY_JWT_SECRET")
+	assert.Equal(t, "", vars["LOYALTY_JWT_SECRET"])
+	assert.NotContains(t, vars, "LOYALTY_TOKEN", "loyaltyctl's, not loyaltyd's")
+}

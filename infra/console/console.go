@@ -1,8 +1,9 @@
 // Package console is the web console loyaltyd serves at /console: server-rendered pages
 // (html/template, htmx for the parts that update in place, uPlot for the charts) for operators
-// and members. It calls the platform's own command handlers and read models in-process, and
+// merchants and members. It calls the platform's own command handlers and read models in-process, and
 // authenticates and authorizes as the API does: the same bearer tokens (kept in an HttpOnly
-// cookie), admins see the operators' pages, a member only its own.
+// cookie), admins see the operators' pages, a merchant only its own batches, a member only its
+// own pages.
 package console
 
 import (
@@ -11,6 +12,7 @@ import (
 	"embed"
 	"errors"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -72,7 +74,10 @@ type Deps struct {
 	// Problem is how the API answers an error (httpapi.Server.ProblemFor): the console shows
 	// the same code and detail.
 	Problem func(error) *httpapi.Problem
-	Log     *slog.Logger
+	// ExportCodes streams a code batch's codes as CSV, calling start before the first byte
+	// (couponcmd.Handlers.ExportCodes of the codes work). nil: the batch pages offer no export.
+	ExportCodes func(ctx context.Context, batchID string, start func(), w io.Writer) error
+	Log         *slog.Logger
 }
 
 // Console serves the pages.
@@ -141,10 +146,12 @@ func (c *Console) routes() {
 	admin("GET "+Prefix+"/ops/batches/new", c.opsNewBatch)
 	admin("POST "+Prefix+"/ops/batches", c.opsCreateBatch)
 	admin("GET "+Prefix+"/ops/batches/{id}", c.opsBatch)
-	admin("POST "+Prefix+"/ops/batches/{id}/allowlist", c.opsAllowlist)
-	admin("POST "+Prefix+"/ops/batches/{id}/issuances", c.opsIssuance)
-	admin("GET "+Prefix+"/ops/jobs/{id}", c.opsJob)
-	admin("GET "+Prefix+"/ops/jobs/{id}/progress", c.opsJobProgress)
+	admin("POST "+Prefix+"/ops/batches/{id}/allowlist", c.allowlist("ops"))
+	admin("POST "+Prefix+"/ops/batches/{id}/issuances", c.issuance("ops"))
+	admin("POST "+Prefix+"/ops/batches/{id}/close", c.closeBatch("ops"))
+	admin("POST "+Prefix+"/ops/batches/{id}/supply", c.addSupply("ops"))
+	admin("GET "+Prefix+"/ops/jobs/{id}", c.jobPage("ops"))
+	admin("GET "+Prefix+"/ops/jobs/{id}/progress", c.jobProgress("ops"))
 	admin("GET "+Prefix+"/ops/gifts", c.opsGifts)
 	admin("POST "+Prefix+"/ops/gifts/{id}/stock", c.opsAdjustStock)
 	admin("GET "+Prefix+"/ops/sagas", c.opsSagas)
@@ -152,6 +159,8 @@ func (c *Console) routes() {
 	admin("GET "+Prefix+"/ops/projections", c.opsProjections)
 	admin("GET "+Prefix+"/ops/projections/table", c.opsProjectionsTable)
 	admin("POST "+Prefix+"/ops/projections/{name}/rebuild", c.opsRebuild)
+
+	c.merchantRoutes()
 }
 
 // ServeHTTP serves a console page with the headers every page gets.

@@ -251,9 +251,9 @@ func (c *Console) renderCoupons(w http.ResponseWriter, r *http.Request, cl auth.
 	for _, b := range batches {
 		d.Names[b.BatchID] = b.Spec.Name
 		s := b.Spec
-		// What a claim would refuse anyway is not offered: a closed window, an allowlist without
-		// the member, the member's limit, no supply. The claim itself still decides.
-		if !now.Before(s.ClaimStartsAt) && now.Before(s.ClaimEndsAt) && (s.Audience != coupon.AudienceAllowlist || listed[b.BatchID]) &&
+		// What a claim would refuse anyway is not offered: a batch closed early, a closed window,
+		// an allowlist without the member, the member's limit, no supply. The claim still decides.
+		if b.Status != coupon.BatchClosedStatus && !now.Before(s.ClaimStartsAt) && now.Before(s.ClaimEndsAt) && (s.Audience != coupon.AudienceAllowlist || listed[b.BatchID]) &&
 			held[b.BatchID] < s.PerUserLimit && b.Remaining > 0 {
 			d.Claimable = append(d.Claimable, b)
 		}

@@ -83,6 +83,7 @@ type memberData struct {
 	Lots      []lot
 	Ledger    []pointsrm.Entry
 	Coupons   []couponrm.Coupon
+	History   map[string][]couponrm.HistoryEntry // by coupon id
 	Exchanges []exchangeView
 }
 
@@ -115,18 +116,40 @@ func (c *Console) memberData(ctx context.Context, user string) (memberData, erro
 	if d.Coupons, err = c.CouponReader.Coupons(ctx, user, ""); err != nil {
 		return d, err
 	}
+	ids := make([]string, len(d.Coupons))
+	for i, cp := range d.Coupons {
+		ids[i] = cp.CouponID
+	}
+	if d.History, err = histories(ctx, c.DB, ids); err != nil {
+		return d, err
+	}
 	xs, _, err := c.Gifts.ExchangesOf(ctx, user, nil, 50)
 	d.Exchanges = progressOf(xs)
 	return d, err
 }
 
+// batchesData is a list of batches; Base says whose pages its links lead to.
+type batchesData struct {
+	Base     string // "ops" or "shop"
+	Merchant string // the operators' merchant filter
+	Batches  []couponrm.Batch
+}
+
+// opsBatches lists every batch, or one merchant's (?merchant_id=, as GET /v1/coupon-batches).
 func (c *Console) opsBatches(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
-	bs, err := recentBatches(r.Context(), c.DB, 200)
-	if err != nil {
+	d := batchesData{Base: "ops", Merchant: strings.TrimSpace(r.URL.Query().Get("merchant_id"))}
+	if d.Merchant != "" {
+		if err := httpapi.ID("merchant_id", d.Merchant); err != nil {
+			c.fail(w, r, cl, err)
+			return
+		}
+	}
+	var err error
+	if d.Batches, _, err = c.CouponReader.Batches(r.Context(), couponrm.BatchFilter{MerchantID: d.Merchant}, nil, 200); err != nil {
 		c.fail(w, r, cl, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "ops_batches", "", view{Title: "Coupon batches", Caller: cl, Nav: "batches", Data: bs})
+	c.render(w, r, http.StatusOK, "ops_batches", "", view{Title: "Coupon batches", Caller: cl, Nav: "batches", Data: d})
 }
 
 func (c *Console) opsNewBatch(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
@@ -260,22 +283,35 @@ func fieldError(err error) error {
 }
 
 type batchData struct {
+	Base    string // "ops" or "shop": whose pages the links lead to
 	Batch   couponrm.Batch
+	Jobs    []jobData
 	Created bool
-	Added   int
+	Notice  string
+	// Codes says whether the batch's codes can be exported here (Deps.ExportCodes is wired).
+	Codes bool
 }
 
 func (c *Console) opsBatch(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
-	c.renderBatch(w, r, cl, batchData{Created: r.URL.Query().Get("created") != ""}, nil)
+	c.renderBatch(w, r, cl, batchData{Base: "ops", Created: r.URL.Query().Get("created") != ""}, nil)
 }
 
+// renderBatch draws a batch's page for an operator or for the merchant owning it; another
+// merchant's batch is not found, as in the API.
 func (c *Console) renderBatch(w http.ResponseWriter, r *http.Request, cl auth.Claims, d batchData, failure error) {
 	id := r.PathValue("id")
 	if err := httpapi.ID("batch_id", id); err != nil {
 		c.fail(w, r, cl, err)
 		return
 	}
+	if err := c.ownBatch(r.Context(), cl, id); err != nil {
+		c.fail(w, r, cl, err)
+		return
+	}
 	b, err := c.CouponReader.Batch(r.Context(), id)
+	if err == nil {
+		d.Jobs, err = jobsOf(r.Context(), c.DB, id, 20)
+	}
 	if err != nil {
 		if failure != nil {
 			err = failure // what the command said is the news, not that the page cannot be drawn
@@ -284,12 +320,10 @@ func (c *Console) renderBatch(w http.ResponseWriter, r *http.Request, cl auth.Cl
 		return
 	}
 	d.Batch = b
-	v := view{Title: "Batch " + b.Spec.Name, Caller: cl, Nav: "batches", Data: d}
+	d.Codes = c.ExportCodes != nil
+	v := view{Title: "Batch " + b.Spec.Name, Caller: cl, Nav: "batches", Notice: d.Notice, Data: d}
 	if d.Created {
 		v.Notice = "Batch created."
-	}
-	if d.Added > 0 {
-		v.Notice = fmt.Sprintf("Added %d users to the allowlist.", d.Added)
 	}
 	if failure != nil {
 		v.Error = c.problem(failure)
@@ -315,10 +349,21 @@ func upload(w http.ResponseWriter, r *http.Request) (multipart.File, error) {
 	return f, nil
 }
 
-func (c *Console) opsAllowlist(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
+// allowlist adds an uploaded list to a batch's allowlist, as POST .../allowlist does.
+func (c *Console) allowlist(base string) func(http.ResponseWriter, *http.Request, auth.Claims) {
+	return func(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
+		c.addAllowlist(w, r, cl, batchData{Base: base})
+	}
+}
+
+func (c *Console) addAllowlist(w http.ResponseWriter, r *http.Request, cl auth.Claims, d batchData) {
+	if err := c.ownBatch(r.Context(), cl, r.PathValue("id")); err != nil {
+		c.fail(w, r, cl, err)
+		return
+	}
 	f, err := upload(w, r)
 	if err != nil {
-		c.renderBatch(w, r, cl, batchData{}, err)
+		c.renderBatch(w, r, cl, d, err)
 		return
 	}
 	defer f.Close()
@@ -342,17 +387,28 @@ func (c *Console) opsAllowlist(w http.ResponseWriter, r *http.Request, cl auth.C
 	}
 	added, res, err := c.Coupons.AddAllowlist(r.Context(), r.PathValue("id"), next, meta(cl, ""))
 	if err != nil {
-		c.renderBatch(w, r, cl, batchData{}, err)
+		c.renderBatch(w, r, cl, d, err)
 		return
 	}
 	c.caughtUp(r.Context(), res)
-	c.renderBatch(w, r, cl, batchData{Added: added}, nil)
+	d.Notice = fmt.Sprintf("Added %d users to the allowlist.", added)
+	c.renderBatch(w, r, cl, d, nil)
 }
 
-func (c *Console) opsIssuance(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
+// issuance starts issuing a batch to an uploaded list, as POST .../issuances does, and shows
+// the job's progress.
+func (c *Console) issuance(base string) func(http.ResponseWriter, *http.Request, auth.Claims) {
+	return func(w http.ResponseWriter, r *http.Request, cl auth.Claims) { c.startIssuance(w, r, cl, base) }
+}
+
+func (c *Console) startIssuance(w http.ResponseWriter, r *http.Request, cl auth.Claims, base string) {
+	if err := c.ownBatch(r.Context(), cl, r.PathValue("id")); err != nil {
+		c.fail(w, r, cl, err)
+		return
+	}
 	f, err := upload(w, r)
 	if err != nil {
-		c.renderBatch(w, r, cl, batchData{}, err)
+		c.renderBatch(w, r, cl, batchData{Base: base}, err)
 		return
 	}
 	defer f.Close()
@@ -361,43 +417,63 @@ func (c *Console) opsIssuance(w http.ResponseWriter, r *http.Request, cl auth.Cl
 		JobID: es.NewID(), BatchID: r.PathValue("id"), Next: lines.Next, Meta: meta(cl, ""),
 	}, c.Listings)
 	if err != nil {
-		c.renderBatch(w, r, cl, batchData{}, err)
+		c.renderBatch(w, r, cl, batchData{Base: base}, err)
 		return
 	}
 	c.caughtUp(r.Context(), res)
-	http.Redirect(w, r, Prefix+"/ops/jobs/"+url.PathEscape(job.JobID), http.StatusSeeOther)
+	http.Redirect(w, r, Prefix+"/"+base+"/jobs/"+url.PathEscape(job.JobID), http.StatusSeeOther)
 }
 
 type jobData struct {
 	couponrm.Job
 	Done int64
+	Base string // "ops" or "shop"
 }
 
-func (c *Console) job(r *http.Request) (jobData, error) {
+func newJobData(j couponrm.Job, base string) jobData {
+	return jobData{Job: j, Done: j.Issued + j.Skipped + j.Failed, Base: base}
+}
+
+// job reads an issuance job the caller may see: a merchant's own batches' jobs only.
+func (c *Console) job(r *http.Request, cl auth.Claims, base string) (jobData, error) {
 	id := r.PathValue("id")
 	if len(id) < 1 || len(id) > 64 {
 		return jobData{}, httpapi.BadRequest("job_id must be 1 to 64 characters")
 	}
+	if cl.Role == auth.RoleMerchant {
+		_, owner, err := c.CouponReader.JobBatchOwner(r.Context(), id)
+		if err != nil {
+			return jobData{}, err
+		}
+		if owner != cl.MerchantID {
+			return jobData{}, httpapi.NotFound("issuance job %s not found", id)
+		}
+	}
 	j, err := c.CouponReader.Job(r.Context(), id)
-	return jobData{Job: j, Done: j.Issued + j.Skipped + j.Failed}, err
+	return newJobData(j, base), err
 }
 
-func (c *Console) opsJob(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
-	j, err := c.job(r)
-	if err != nil {
-		c.fail(w, r, cl, err)
-		return
+// jobPage shows an issuance job; its progress block reloads itself until the job completes.
+func (c *Console) jobPage(base string) func(http.ResponseWriter, *http.Request, auth.Claims) {
+	return func(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
+		j, err := c.job(r, cl, base)
+		if err != nil {
+			c.fail(w, r, cl, err)
+			return
+		}
+		c.render(w, r, http.StatusOK, "ops_job", "", view{Title: "Issuance job", Caller: cl, Nav: "batches", Data: j})
 	}
-	c.render(w, r, http.StatusOK, "ops_job", "", view{Title: "Issuance job", Caller: cl, Nav: "batches", Data: j})
 }
 
-func (c *Console) opsJobProgress(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
-	j, err := c.job(r)
-	if err != nil {
-		c.fail(w, r, cl, err)
-		return
+func (c *Console) jobProgress(base string) func(http.ResponseWriter, *http.Request, auth.Claims) {
+	return func(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
+		j, err := c.job(r, cl, base)
+		if err != nil {
+			c.fail(w, r, cl, err)
+			return
+		}
+		c.render(w, r, http.StatusOK, "ops_job", "progress", view{Caller: cl, Data: j})
 	}
-	c.render(w, r, http.StatusOK, "ops_job", "progress", view{Caller: cl, Data: j})
 }
 
 func (c *Console) opsGifts(w http.ResponseWriter, r *http.Request, cl auth.Claims) {

@@ -69,7 +69,7 @@ func lotsOf(ctx context.Context, db readmodels.DB, user string, limit int) ([]lo
 
 // recentBatches lists the newest batches with their counters.
 func recentBatches(ctx context.Context, db readmodels.DB, limit int) ([]couponrm.Batch, error) {
-	rows, err := db.Query(ctx, `SELECT batch_id, spec, issued, used, expired, total - reserved - committed, created_at
+	rows, err := db.Query(ctx, `SELECT batch_id, spec, issued, used, expired, total - reserved - committed, created_at, status
 		FROM coupon_batches ORDER BY created_at DESC, batch_id LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("console: batches: %w", err)
@@ -81,7 +81,7 @@ func recentBatches(ctx context.Context, db readmodels.DB, limit int) ([]couponrm
 			b    couponrm.Batch
 			spec []byte
 		)
-		if err := rows.Scan(&b.BatchID, &spec, &b.Issued, &b.Used, &b.Expired, &b.Remaining, &b.CreatedAt); err != nil {
+		if err := rows.Scan(&b.BatchID, &spec, &b.Issued, &b.Used, &b.Expired, &b.Remaining, &b.CreatedAt, &b.Status); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal(spec, &b.Spec); err != nil {
@@ -187,6 +187,52 @@ func claimsPerMinute(ctx context.Context, db readmodels.DB, now time.Time, minut
 		if i := int(minute.Sub(first) / time.Minute); i >= 0 && i < minutes {
 			s[i] = n
 		}
+	}
+	return out, rows.Err()
+}
+
+// jobsOf lists a batch's newest issuance jobs. coupon_issuance_jobs has no index on batch_id;
+// a platform runs few jobs, so the scan stays small.
+func jobsOf(ctx context.Context, db readmodels.DB, batchID string, limit int) ([]jobData, error) {
+	rows, err := db.Query(ctx, `SELECT job_id, batch_id, status, total, issued, skipped, failed, chunks, queued, updated_at
+		FROM coupon_issuance_jobs WHERE batch_id = $1 ORDER BY started_at DESC, job_id LIMIT $2`, batchID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("console: jobs of %s: %w", batchID, err)
+	}
+	defer rows.Close()
+	var out []jobData
+	for rows.Next() {
+		var j couponrm.Job
+		if err := rows.Scan(&j.JobID, &j.BatchID, &j.Status, &j.Total, &j.Issued, &j.Skipped, &j.Failed, &j.Chunks, &j.Queued, &j.UpdatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, newJobData(j, ""))
+	}
+	return out, rows.Err()
+}
+
+// histories reads the history of each of the coupons (the table GET /v1/coupons/{id}/history
+// reads), oldest first, in one query.
+func histories(ctx context.Context, db readmodels.DB, couponIDs []string) (map[string][]couponrm.HistoryEntry, error) {
+	out := map[string][]couponrm.HistoryEntry{}
+	if len(couponIDs) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, `SELECT coupon_id, type, at, coalesce(order_id, '') FROM coupon_history
+		WHERE coupon_id = ANY($1) ORDER BY coupon_id, seq`, couponIDs)
+	if err != nil {
+		return nil, fmt.Errorf("console: coupon history: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id string
+			h  couponrm.HistoryEntry
+		)
+		if err := rows.Scan(&id, &h.Type, &h.At, &h.OrderID); err != nil {
+			return nil, err
+		}
+		out[id] = append(out[id], h)
 	}
 	return out, rows.Err()
 }

@@ -60,6 +60,8 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix+"/ops", http.StatusSeeOther)
 	case cl.Role == auth.RoleMember:
 		http.Redirect(w, r, Prefix+"/me", http.StatusSeeOther)
+	case cl.Role == auth.RoleMerchant:
+		http.Redirect(w, r, Prefix+"/shop", http.StatusSeeOther)
 	default:
 		c.fail(w, r, cl, httpapi.Forbidden("the %s role has no console pages", cl.Role))
 	}
@@ -84,7 +86,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // loginLink signs in with a short-lived token from `loyaltyctl console-login` and swaps it
-// for a session token of the same subject and role, then drops the token from the address bar.
+// for a session token of the same subject, role and merchant, then drops the token from the address bar.
 func (c *Console) loginLink(w http.ResponseWriter, r *http.Request) {
 	cl, err := auth.Parse(c.Secret, r.URL.Query().Get("token"))
 	if err != nil || cl.ExpiresAt.Sub(c.Clock.Now()) > LinkMaxTTL+5*time.Second {
@@ -93,7 +95,8 @@ func (c *Console) loginLink(w http.ResponseWriter, r *http.Request) {
 				"this link is invalid or expired; run loyaltyctl console-login again")})
 		return
 	}
-	session, err := auth.Mint(c.Secret, cl.Subject, cl.Role, SessionTTL)
+	// The session keeps the link's merchant: a merchant's session acts for the same merchant.
+	session, err := auth.MintClaims(c.Secret, auth.Claims{Subject: cl.Subject, Role: cl.Role, MerchantID: cl.MerchantID}, SessionTTL)
 	if err != nil {
 		c.fail(w, r, cl, err)
 		return

@@ -47,14 +47,8 @@ func TestDocumentCoversTheContract(t *testing.T) {
 		"POST /v1/coupon-batches/{batch_id}/issuances",
 		"GET /v1/issuance-jobs/{job_id}",
 		"GET /v1/users/{user_id}/coupons",
-		"GET /v1/coupon-batches/{batch_id}/codes",   // Shop features: codes
-		"POST /v1/users/{user_id}/coupons/redeem",   // Shop features: codes
-		"GET /v1/coupon-batches",                    // Shop features: merchants
-		"POST /v1/coupon-batches/{batch_id}/close",  // Shop features: merchants
-		"POST /v1/coupon-batches/{batch_id}/supply", // Shop features: merchants
-		"GET /v1/issuance-jobs/{job_id}/failures",   // Shop features: merchants
-		"GET /v1/users/{user_id}/claimable-batches", // Shop features: merchants
-		"GET /v1/coupons/{coupon_id}/history",       // Shop features: coupon detail
+		"GET /v1/coupon-batches/{batch_id}/codes", // Shop features: codes
+		"POST /v1/users/{user_id}/coupons/redeem", // Shop features: codes
 		"POST /v1/users/{user_id}/checkout/quote",
 		"POST /v1/orders/{order_id}/reserve",
 		"POST /v1/orders/{order_id}/confirm",
@@ -84,10 +78,27 @@ func TestDocumentCoversTheContract(t *testing.T) {
 		"POST /v1/users/{user_id}/messages/read-all",
 		"DELETE /v1/users/{user_id}/messages/{message_id}",
 		"POST /v1/messages",
+		// merchants and batch administration
+		"GET /v1/coupon-batches",
+		"POST /v1/coupon-batches/{batch_id}/close",
+		"POST /v1/coupon-batches/{batch_id}/supply",
+		"GET /v1/issuance-jobs/{job_id}/failures",
+		"GET /v1/users/{user_id}/claimable-batches",
+		"GET /v1/coupons/{coupon_id}/history",
 		// returns, tracing and adjustments
 		"POST /v1/orders/{order_id}/refunds",
 		"GET /v1/users/{user_id}/points/lots",
 		"POST /v1/users/{user_id}/points/debits",
+		"POST /v1/webhooks",
+		"GET /v1/webhooks",
+		"GET /v1/webhooks/{webhook_id}",
+		"DELETE /v1/webhooks/{webhook_id}",
+		"POST /v1/webhooks/{webhook_id}/pause",
+		"POST /v1/webhooks/{webhook_id}/resume",
+		"POST /v1/webhooks/{webhook_id}/rotate-secret",
+		"POST /v1/webhooks/{webhook_id}/test",
+		"GET /v1/webhooks/{webhook_id}/deliveries",
+		"GET /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/attempts",
 	}
 	ops, err := httpapi.DocumentedOperations()
 	require.NoError(t, err)

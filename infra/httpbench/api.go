@@ -15,20 +15,21 @@ import (
 
 // api is a keep-alive client of loyaltyd: one connection per benchmark client at most.
 type api struct {
-	base    string
+	base    string   // where this view sends requests
+	bases   []string // every process of the platform
 	hc      *http.Client
 	secret  []byte
 	admin   string
 	service string
 }
 
-func newAPI(base string, secret []byte, clients int) (*api, error) {
+func newAPI(bases []string, secret []byte, clients int) (*api, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// Setup and samplers run beside the clients: leave them a few connections of their own.
 	tr.MaxIdleConns = clients + 8
 	tr.MaxIdleConnsPerHost = clients + 8
 	tr.MaxConnsPerHost = clients + 8
-	a := &api{base: base, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}, secret: secret}
+	a := &api{base: bases[0], bases: bases, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}, secret: secret}
 	var err error
 	if a.admin, err = a.token("bench-admin", auth.RoleAdmin); err != nil {
 		return nil, err
@@ -37,6 +38,14 @@ func newAPI(base string, secret []byte, clients int) (*api, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// via is the view of client c: the same connections and tokens, sending to its share of the
+// processes.
+func (a *api) via(c int) *api {
+	v := *a
+	v.base = a.bases[c%len(a.bases)]
+	return &v
 }
 
 func (a *api) token(sub, role string) (string, error) {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,11 @@ type Config struct {
 	// FlashShare sizes the flash batch as this share of the claims the warm-up rate predicts
 	// for the window; 0 means 0.5, so it sells out about halfway through.
 	FlashShare float64
+
+	// URLs, when set, replaces URL: several loyaltyd processes (or proxies) of one platform.
+	// Client c sends its commands to URLs[c % len(URLs)], so each takes an equal share of the
+	// clients; setup and the samplers use the first.
+	URLs []string
 }
 
 // Side is one system's figures for one scenario's measured window.
@@ -190,12 +196,21 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if r.run == "" {
 		r.run = "b" + strconv.FormatInt(time.Now().Unix(), 36)
 	}
-	if r.api, err = newAPI(strings.TrimRight(cfg.URL, "/"), cfg.Secret, cfg.Clients); err != nil {
+	bases := slices.Clone(cfg.URLs)
+	if len(bases) == 0 {
+		bases = []string{cfg.URL}
+	}
+	for i, b := range bases {
+		bases[i] = strings.TrimRight(b, "/")
+	}
+	if r.api, err = newAPI(bases, cfg.Secret, cfg.Clients); err != nil {
 		return nil, err
 	}
-	ans, err := r.api.do(ctx, "GET", "/readyz", "", nil)
-	if err != nil || ans.status != 200 {
-		return nil, fmt.Errorf("loyaltyd at %s is not ready: %d %v", cfg.URL, ans.status, err)
+	for c := range bases {
+		ans, err := r.api.via(c).do(ctx, "GET", "/readyz", "", nil)
+		if err != nil || ans.status != 200 {
+			return nil, fmt.Errorf("loyaltyd at %s is not ready: %d %v", bases[c], ans.status, err)
+		}
 	}
 	maint := *u
 	maint.Path = "/postgres"

@@ -9,6 +9,9 @@ import (
 func Print(w io.Writer, results []Result, cfg Config) error {
 	line(w, "%d clients, %s per side after %s of warm-up. Commits are per database; WAL bytes are cluster-wide (anything else running on the server counts).\n",
 		cfg.Clients, cfg.Duration, cfg.Warmup)
+	if len(cfg.URLs) > 1 {
+		line(w, "loyaltyd: %d processes, the clients spread evenly over them: %v\n", len(cfg.URLs), cfg.URLs)
+	}
 	line(w, "load: the machine's 1-minute load average at the end of the window (more than its cores: other work shares them).\n")
 	for _, r := range results {
 		line(w, "\n== %s\n", r.Scenario)

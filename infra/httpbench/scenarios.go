@@ -59,11 +59,11 @@ func (r *Runner) loyaltydPlan(ctx context.Context, scenario string, res *Result)
 	p := scenarioPlan{plan: plan{scenario: scenario, side: "loyaltyd", snap: r.snap(r.loyaltyDB)}}
 	earn := func(c, seq int) outcome {
 		body := fmt.Appendf(nil, `{"amount":%d,"reason":"purchase","source_ref":%q}`, earnAmount, r.ref(tag, c, seq))
-		return a.call(ctx, http.MethodPost, "/v1/users/"+r.earnUser(tag, c, seq)+"/points/earnings", a.service, body, nil)
+		return a.via(c).call(ctx, http.MethodPost, "/v1/users/"+r.earnUser(tag, c, seq)+"/points/earnings", a.service, body, nil)
 	}
 	exchange := func(c, seq int, token string, gifts int) outcome {
 		body := fmt.Appendf(nil, `{"gift_id":%q,"quantity":1,"address":%s}`, r.gift(tag, pickGift(c, seq, gifts)), addressJSON)
-		return a.call(ctx, http.MethodPost, "/v1/users/"+r.member(tag, c)+"/exchanges", token, body, nil,
+		return a.via(c).call(ctx, http.MethodPost, "/v1/users/"+r.member(tag, c)+"/exchanges", token, body, nil,
 			"Idempotency-Key", r.ref(tag, c, seq))
 	}
 	claim := func(c, seq int, batch string) outcome {
@@ -72,7 +72,7 @@ func (r *Runner) loyaltydPlan(ctx context.Context, scenario string, res *Result)
 		if err != nil {
 			return outcome{err: err.Error()}
 		}
-		return a.call(ctx, http.MethodPost, "/v1/coupon-batches/"+batch+"/claims", tok,
+		return a.via(c).call(ctx, http.MethodPost, "/v1/coupon-batches/"+batch+"/claims", tok,
 			fmt.Appendf(nil, `{"user_id":%q}`, user), []string{"sold_out"})
 	}
 	setupMembers := func() error {
@@ -170,7 +170,7 @@ func (r *Runner) loyaltydPlan(ctx context.Context, scenario string, res *Result)
 				case "claim":
 					return claim(c, seq, batch)
 				default:
-					return a.call(ctx, http.MethodGet, "/v1/users/"+r.member(tag, c)+"/points", tok, nil, nil)
+					return a.via(c).call(ctx, http.MethodGet, "/v1/users/"+r.member(tag, c)+"/points", tok, nil, nil)
 				}
 			}, nil, err
 		}
@@ -238,7 +238,8 @@ func (r *Runner) sampleLag(ctx context.Context, tag string, out *LagStats) {
 			t0 := time.Now()
 			seen := false
 			for time.Since(t0) < 5*time.Second {
-				got, err := a.do(sctx, http.MethodGet, fmt.Sprintf("/v1/users/%s/points?min_position=%d", user, ans.pos), tok, nil)
+				// Read through the last process: with several, the write is made on one and read on another.
+				got, err := a.via(len(a.bases)-1).do(sctx, http.MethodGet, fmt.Sprintf("/v1/users/%s/points?min_position=%d", user, ans.pos), tok, nil)
 				if err == nil && got.status == http.StatusOK {
 					seen = true
 					break
