@@ -9,7 +9,11 @@ import (
 
 // CreateBatch defines a batch and its supply. An existing id is coupon.ErrBatchExists; a spec
 // that breaks a rule is a *coupon.FieldError.
+// A code batch stores its codes first (codes.go).
 func (h *Handlers) CreateBatch(ctx context.Context, batchID string, spec coupon.BatchSpec, meta es.Metadata) (es.AppendResult, error) {
+	if spec.Mode() != coupon.CodeModeNone {
+		return h.createCodeBatch(ctx, batchID, spec, meta)
+	}
 	res, err := h.doBatch(ctx, batchID, meta, func(b *batchState) ([]coupon.Event, error) {
 		return b.Create(batchID, spec, h.clock.Now())
 	})

@@ -36,8 +36,19 @@ var ErrSoldOut = errors.New("coupon: sold out")
 // coupon in the member's wallet (which enforces per_user_limit with its expected version), then
 // commits the reservation (hot writer) or releases it when the wallet refused.
 func (h *Handlers) Claim(ctx context.Context, c ClaimCoupon) (coupon.Coupon, es.AppendResult, error) {
-	now := h.clock.Now()
 	couponID := ClaimCouponID(c.BatchID, c.UserID, c.Key)
+	return h.claim(ctx, c, couponID, coupon.SourceClaim, claimRef(c, couponID), func(b *batchState, holdUntil, now time.Time) ([]coupon.Event, supply.Status, error) {
+		return b.Claim(couponID, c.UserID, holdUntil, now)
+	})
+}
+
+// claimDecision is the batch half of a claim or a redemption (coupon.Batch.Claim or Redeem).
+type claimDecision func(b *batchState, holdUntil, now time.Time) ([]coupon.Event, supply.Status, error)
+
+// claim is the one way a member takes a coupon of a batch, by its id (Claim) or by a code
+// (Redeem): reserve on the batch (hot writer), receive in the wallet, commit or release.
+func (h *Handlers) claim(ctx context.Context, c ClaimCoupon, couponID string, src coupon.Source, ref string, decide claimDecision) (coupon.Coupon, es.AppendResult, error) {
+	now := h.clock.Now()
 	holdUntil := now.Add(h.opts.ClaimHold)
 	var (
 		spec     coupon.BatchSpec
@@ -54,7 +65,7 @@ func (h *Handlers) Claim(ctx context.Context, c ClaimCoupon) (coupon.Coupon, es.
 				return nil, fmt.Errorf("%w: the batch's coupons can no longer be used", coupon.ErrClaimWindowClosed)
 			}
 		}
-		events, st, err := b.Claim(couponID, c.UserID, holdUntil, now)
+		events, st, err := decide(b, holdUntil, now)
 		status, deadline = st, holdUntil
 		if len(events) == 0 && st == supply.StatusReserved {
 			deadline = b.openUntil[couponID] // a retry: the first attempt's deadline holds
@@ -74,7 +85,7 @@ func (h *Handlers) Claim(ctx context.Context, c ClaimCoupon) (coupon.Coupon, es.
 
 	from, until := spec.ValidityFor(now)
 	got, walletPos, err := h.receive(ctx, c.UserID, couponID, c.BatchID, spec.PerUserLimit, from, until,
-		coupon.SourceClaim, claimRef(c, couponID), now, deadline, c.Meta)
+		src, ref, now, deadline, c.Meta)
 	pos = Later(pos, walletPos)
 	if errors.Is(err, coupon.ErrClaimLimitReached) {
 		if status == supply.StatusReserved {
@@ -112,11 +123,16 @@ func (h *Handlers) commitClaim(ctx context.Context, batchID, couponID string, me
 	res, err := h.doBatch(ctx, batchID, meta, func(b *batchState) ([]coupon.Event, error) {
 		now := h.clock.Now()
 		reqs := []supply.Request{{Op: supply.OpCommit, Key: couponID}}
+		var code []coupon.Event
 		if b.Supply().Status(couponID) == supply.StatusReleased {
 			again := couponID + "#again"
 			reqs = []supply.Request{
 				{Op: supply.OpReserve, Key: again, Qty: 1, Until: now.Add(h.opts.ClaimHold)},
 				{Op: supply.OpCommit, Key: again},
+			}
+			var ok bool
+			if code, ok = b.RetakeCode(couponID, again); !ok {
+				h.opts.Logger.Error("a redeemed code was taken again while its first redemption was stalled", "batch", batchID, "coupon", couponID)
 			}
 		}
 		out := supply.DecideMany(b.Supply(), reqs, now)
@@ -125,7 +141,7 @@ func (h *Handlers) commitClaim(ctx context.Context, batchID, couponID string, me
 				return nil, o.Err
 			}
 		}
-		return toCoupon(supply.Flatten(out)), nil
+		return append(toCoupon(supply.Flatten(out)), code...), nil
 	})
 	return res.Position, wrap("coupon: commit claim", err)
 }

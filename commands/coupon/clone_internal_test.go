@@ -24,6 +24,12 @@ func batchFixture() []es.Event {
 		supply.Reserved{Key: "claim-2", Qty: 1, Until: cloneAt.Add(time.Minute), At: cloneAt},
 		supply.Committed{Key: "claim-2", At: cloneAt},
 		supply.Reserved{Key: chunkKey("job", 0), Qty: 3, Until: cloneAt.Add(time.Minute), At: cloneAt},
+		// codes: one taken, one taken and freed again
+		coupon.CodesAttached{Mode: coupon.CodeModeUnique, Generation: "g", Count: 10},
+		coupon.CodeTaken{Seq: 1, CouponID: "claim-1"},
+		supply.Reserved{Key: "claim-4", Qty: 1, Until: cloneAt.Add(time.Minute), At: cloneAt},
+		coupon.CodeTaken{Seq: 2, CouponID: "claim-4"},
+		supply.Released{Key: "claim-4", Reason: "timeout", At: cloneAt},
 	}
 }
 
@@ -46,6 +52,8 @@ func TestBatchCloneSharesNothingWithItsOriginal(t *testing.T) {
 		supply.Committed{Key: "claim-1", At: cloneAt},
 		supply.Released{Key: chunkKey("job", 0), Reason: "issued", At: cloneAt},
 		supply.Reserved{Key: "claim-3", Qty: 1, Until: cloneAt.Add(time.Minute), At: cloneAt},
+		coupon.CodeTaken{Seq: 3, CouponID: "claim-3"},
+		supply.Released{Key: "claim-1", Reason: "timeout", At: cloneAt},
 	} {
 		c.Apply(e)
 	}

@@ -39,7 +39,9 @@ type Options struct {
 	// Wallets, when set, writes an issuance chunk's wallets in one transaction instead of one
 	// append per user (the PostgreSQL store's fast path).
 	Wallets WalletBatch
-	Logger  *slog.Logger
+	// Codes stores the codes of code batches (codes.go); without it code batches are refused.
+	Codes  CodeStore
+	Logger *slog.Logger
 }
 
 // Handlers runs the coupon commands.

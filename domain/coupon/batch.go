@@ -31,6 +31,7 @@ type Batch struct {
 	supply    supply.Supply
 	allowlist map[string]struct{}
 	closed    bool
+	codes     batchCodes // codes.go
 }
 
 // ReplayBatch builds a batch from its stream.
@@ -47,11 +48,15 @@ func (b *Batch) Clone() *Batch {
 	c := *b
 	c.supply = b.supply.Clone()
 	c.allowlist = maps.Clone(b.allowlist)
+	c.codes = b.codes.clone()
 	return &c
 }
 
 // Apply evolves the batch; supply events go to its supply.
 func (b *Batch) Apply(e Event) {
+	if b.applyCodes(e) {
+		return
+	}
 	switch e := e.(type) {
 	case BatchCreated:
 		b.id, b.spec, b.created = e.BatchID, e.Spec, true
@@ -163,7 +168,15 @@ func (s BatchSpec) ValidityFor(claimedAt time.Time) (from, until time.Time) {
 // and one unit is reserved under the coupon id until holdUntil (then the wallet receives the
 // coupon and the batch commits it, or the sweeper releases it). A replayed coupon id returns its
 // status and no events, even once the window has closed.
+// A batch handed out by codes is refused (ErrClaimWithCode): its coupons are redeemed.
 func (b *Batch) Claim(couponID, userID string, holdUntil, now time.Time) ([]Event, supply.Status, error) {
+	if b.created && b.spec.Mode() != CodeModeNone && b.supply.Status(couponID) == supply.StatusNone {
+		return nil, supply.StatusNone, ErrClaimWithCode
+	}
+	return b.claim(couponID, userID, holdUntil, now)
+}
+
+func (b *Batch) claim(couponID, userID string, holdUntil, now time.Time) ([]Event, supply.Status, error) {
 	if b.supply.Status(couponID) == supply.StatusNone {
 		if err := b.Open(); err != nil {
 			return nil, supply.StatusNone, err

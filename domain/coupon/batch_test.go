@@ -160,5 +160,5 @@ func TestEventNamesAreStable(t *testing.T) {
 		"coupon.reserved.v1", "coupon.used.v1", "coupon.released.v1", "coupon.expired.v1", "coupon.restored.v1",
 		"coupon.issuance_started.v1", "coupon.issuance_chunk_queued.v1", "coupon.issuance_chunk_requeued.v1",
 		"coupon.issuance_queued.v1", "coupon.issuance_chunk_done.v1", "coupon.issuance_completed.v1",
-		"coupon.batch_closed.v1"}, names)
+		"coupon.batch_closed.v1", "coupon.codes_attached.v1", "coupon.code_taken.v1"}, names)
 }

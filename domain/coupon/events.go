@@ -99,5 +99,5 @@ func (Restored) EventName() string       { return "coupon.restored.v1" }
 func EventTypes() []Event {
 	return []Event{BatchCreated{}, AllowlistAdded{}, Received{}, Reserved{}, Used{}, Released{}, Expired{}, Restored{},
 		JobStarted{}, ChunkQueued{}, ChunkRequeued{}, JobQueued{}, ChunkDone{}, JobCompleted{},
-		BatchClosed{}}
+		BatchClosed{}, CodesAttached{}, CodeTaken{}}
 }

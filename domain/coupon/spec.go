@@ -65,6 +65,8 @@ type BatchSpec struct {
 	// MerchantID owns the batch; empty for a platform batch made by an admin (and for every
 	// batch defined before merchants existed). A merchant's batch discounts only its own items.
 	MerchantID string `json:"merchant_id,omitempty"`
+
+	CodeSpec // code_mode, shared_code (codes.go)
 }
 
 // ErrInvalid is wrapped by every FieldError from Validate.
@@ -97,6 +99,7 @@ func (s BatchSpec) WithDefaults() BatchSpec {
 	if s.Scope.Type == "" {
 		s.Scope.Type = ScopeAll
 	}
+	s.CodeSpec = s.CodeSpec.withDefaults()
 	return s
 }
 
@@ -177,7 +180,10 @@ func (s BatchSpec) Validate() error {
 	if s.UseEndsAt == nil && s.ValidDaysAfterClaim == nil {
 		return invalid("use_ends_at", "use_ends_at or valid_days_after_claim is required")
 	}
-	return s.validateMerchant()
+	if err := s.validateMerchant(); err != nil {
+		return err
+	}
+	return s.CodeSpec.validate(s.Total)
 }
 
 func (sc Scope) validate() error {

@@ -9,6 +9,7 @@ import (
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/infra/bus"
+	"github.com/loyaltyforge/loyalty/infra/couponcodes"
 	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
 	"github.com/loyaltyforge/loyalty/infra/httpapi"
 	"github.com/loyaltyforge/loyalty/infra/httpapi/couponapi"
@@ -26,15 +27,18 @@ func (a *App) wireCoupons() error {
 		// Issuance writes a chunk's wallets in one transaction beside the store, in its tables.
 		opts.Wallets = issuance.Wallets{Pool: ps.Pool()}
 	}
+	opts.Codes = couponcodes.Store{Pool: a.Pool, Logger: a.Log}
 	cmds := couponcmd.New(a.Store, a.Codec, a.Clock, opts)
 	reader := couponrm.Reader{DB: a.ReadDB, Store: a.Store, Codec: a.Codec}
 	a.Handles.Coupons, a.Handles.CouponReader, a.Handles.Listings = cmds, reader, issuance.Listings{Pool: a.Pool}
 	a.AddProjector(couponproj.New(a.Codec))
 	a.AddProjector(couponproj.NewDetails(a.Codec))
-	couponapi.Register(a.HTTP, couponapi.Deps{
+	deps := couponapi.Deps{
 		Commands: cmds, Reader: reader, Listings: issuance.Listings{Pool: a.Pool}, Clock: a.Clock, Public: a.Store.Public,
 		ClaimLimits: httpapi.ClaimLimits(a.Cfg),
-	})
+	}
+	couponapi.Register(a.HTTP, deps)
+	couponapi.RegisterCodes(a.HTTP, deps, couponapi.CodeDeps{RedeemLimits: httpapi.CodeFailureLimits(a.Cfg)})
 
 	a.Publish(coupon.ChunkEventTypes()...)
 	subjects := make([]string, 0, 2)
@@ -65,6 +69,10 @@ func (a *App) wireCoupons() error {
 			}
 		}
 		return errors.Join(errs...)
+	})
+	a.AddTask("coupon-code-orphans", func(ctx context.Context, _ time.Time) error {
+		_, err := cmds.SweepCodeOrphans(ctx, couponcmd.OrphanAge)
+		return err
 	})
 	a.AddTask("coupon-expiry", func(ctx context.Context, now time.Time) error {
 		users, err := reader.UsersWithDueCoupons(ctx, now, 1000)

@@ -37,6 +37,8 @@ type Config struct {
 	ClaimRatePerUser    float64 `env:"LOYALTY_RATE_CLAIMS_PER_USER" envDefault:"5"`
 	ExchangeRatePerUser float64 `env:"LOYALTY_RATE_EXCHANGES_PER_USER" envDefault:"2"`
 	ClaimRatePerBatch   float64 `env:"LOYALTY_RATE_CLAIMS_PER_BATCH" envDefault:"5000"`
+	// Failed code redemptions (unknown or used codes) per member and minute; 0 disables.
+	CodeFailuresPerMinute int `env:"LOYALTY_RATE_CODE_FAILURES_PER_USER" envDefault:"10"`
 
 	// PprofAddr, when set, serves net/http/pprof there (profiling under load); keep it on
 	// loopback.

@@ -47,6 +47,8 @@ func TestDocumentCoversTheContract(t *testing.T) {
 		"POST /v1/coupon-batches/{batch_id}/issuances",
 		"GET /v1/issuance-jobs/{job_id}",
 		"GET /v1/users/{user_id}/coupons",
+		"GET /v1/coupon-batches/{batch_id}/codes", // Shop features: codes
+		"POST /v1/users/{user_id}/coupons/redeem", // Shop features: codes
 		"POST /v1/users/{user_id}/checkout/quote",
 		"POST /v1/orders/{order_id}/reserve",
 		"POST /v1/orders/{order_id}/confirm",

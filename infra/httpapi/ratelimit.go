@@ -132,7 +132,10 @@ type storedResponseFunc func(ctx context.Context, sub, key string) (bool, error)
 // rateLimit runs after authorization and before the idempotency middleware: a refused request
 // never claims a key (its 429 must not be stored and replayed), and a request that was only a
 // replay gives its token back.
-func rateLimit(l *Limiter, key func(echo.Context) string, stored storedResponseFunc) echo.MiddlewareFunc {
+//
+// A failures-only limit (FailureLimited) takes its token the same way, so concurrent attempts
+// cannot overdraw it, and gives it back unless the handler marked the request FailedAttempt.
+func rateLimit(l *Limiter, key func(echo.Context) string, stored storedResponseFunc, failuresOnly bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			k := key(c)
@@ -146,7 +149,7 @@ func rateLimit(l *Limiter, key func(echo.Context) string, stored storedResponseF
 				return RateLimitedProblem(wait)
 			}
 			err := next(c)
-			if c.Response().Header().Get(HeaderReplayed) == "true" {
+			if c.Response().Header().Get(HeaderReplayed) == "true" || failuresOnly && !failedAttempt(c) {
 				l.giveBack(k)
 			}
 			return err

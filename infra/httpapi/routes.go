@@ -22,8 +22,9 @@ type routeConfig struct {
 }
 
 type routeLimit struct {
-	limiter *Limiter
-	key     func(echo.Context) string
+	limiter      *Limiter
+	key          func(echo.Context) string
+	failuresOnly bool // ratelimit_failures.go
 }
 
 // Roles lets these roles call the route (admin always may). Without Roles or SelfOr every
@@ -56,7 +57,7 @@ func IdempotencyRequired() RouteOption {
 func RateLimited(l *Limiter, key func(echo.Context) string) RouteOption {
 	return func(r *routeConfig) {
 		if l != nil {
-			r.limits = append(r.limits, routeLimit{l, key})
+			r.limits = append(r.limits, routeLimit{limiter: l, key: key})
 		}
 	}
 }
@@ -125,7 +126,7 @@ func (s *Server) Handle(method, path string, h echo.HandlerFunc, opts ...RouteOp
 			key = ByCaller
 		}
 		rl.limiter.peers = s.peers
-		mws = append(mws, rateLimit(rl.limiter, key, stored))
+		mws = append(mws, rateLimit(rl.limiter, key, stored, rl.failuresOnly))
 	}
 	switch method {
 	case http.MethodGet:

@@ -112,10 +112,12 @@ func (r Reader) Batches(ctx context.Context, f BatchFilter, after *BatchCursor, 
 
 // Claimable lists the batches the member could claim now, newest first: active, inside the
 // claim window, with supply left, whose coupons could still be used, open to the member's
-// audience and below the member's per-user limit.
+// audience and below the member's per-user limit. A code batch is not claimed (it is redeemed
+// with its code) and is left out, which also keeps its shared code from members.
 func (r Reader) Claimable(ctx context.Context, userID string, now time.Time) ([]Batch, error) {
 	rows, err := r.DB.Query(ctx, `SELECT `+batchColumns+` FROM coupon_batches b
 		WHERE b.status = 'active' AND b.total - b.reserved - b.committed > 0
+			AND coalesce(b.spec->>'code_mode', 'none') = 'none'
 			AND (b.spec->>'claim_starts_at')::timestamptz <= $2 AND (b.spec->>'claim_ends_at')::timestamptz > $2
 			AND (coalesce(b.spec->>'audience', 'all') = 'all'
 				OR EXISTS (SELECT 1 FROM coupon_allowlist a WHERE a.batch_id = b.batch_id AND a.user_id = $1))

@@ -48,6 +48,7 @@ type batchJSON struct {
 	Remaining           int64           `json:"remaining"`
 	MerchantID          *string         `json:"merchant_id"`
 	Status              string          `json:"status"`
+	codeJSON                            // code_mode, shared_code (codes.go)
 }
 
 func toBatchJSON(b readcoupon.Batch) batchJSON {
@@ -64,6 +65,7 @@ func toBatchJSON(b readcoupon.Batch) batchJSON {
 		UseStartsAt: utcPtr(s.UseStartsAt), UseEndsAt: utcPtr(s.UseEndsAt), ValidDaysAfterClaim: s.ValidDaysAfterClaim,
 		Issued: b.Issued, Used: b.Used, Expired: b.Expired, Remaining: b.Remaining,
 		MerchantID: nullable(s.MerchantID), Status: string(b.Status),
+		codeJSON: toCodeJSON(s),
 	}
 }
 
