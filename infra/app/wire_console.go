@@ -12,7 +12,7 @@ func (a *App) wireConsole() error {
 	h := a.Handles
 	c, err := console.New(console.Deps{
 		Secret: a.Secret, Clock: a.Clock, DB: a.ReadDB, Points: h.PointsQueries,
-		Coupons: h.Coupons, CouponReader: h.CouponReader, Listings: h.Listings,
+		Coupons: h.Coupons, CouponReader: h.CouponReader, Listings: h.Listings, ExportCodes: h.Coupons.ExportCodes,
 		GiftCommands: h.Gifts, Exchanges: h.Exchanges, Fulfillment: h.Fulfillment, Gifts: h.GiftQueries, Inbox: h.Inbox,
 		ClaimsPerMember:    a.HTTP.SharedLimiter(a.Cfg.ClaimRatePerUser),
 		ClaimsPerBatch:     a.HTTP.SharedLimiter(a.Cfg.ClaimRatePerBatch),

@@ -116,12 +116,7 @@ func (c *Console) addSupply(base string) func(http.ResponseWriter, *http.Request
 	}
 }
 
-// shopCodes streams the batch's codes as CSV.
-//
-// CODES-EXPORT SLOT: Deps.ExportCodes is nil until the codes work (GET
-// /v1/coupon-batches/{batch_id}/codes) is merged and wired in infra/app/wire_console.go
-// (ExportCodes: h.Coupons.ExportCodes); until then this answers 404 and the batch page shows no
-// link.
+// shopCodes streams the batch's codes as CSV, as GET /v1/coupon-batches/{batch_id}/codes does.
 func (c *Console) shopCodes(w http.ResponseWriter, r *http.Request, cl auth.Claims) {
 	id := r.PathValue("id")
 	if err := c.ownBatch(r.Context(), cl, id); err != nil {

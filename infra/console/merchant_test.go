@@ -62,13 +62,27 @@ func TestMerchantSeesAndActsOnlyOnItsOwnBatches(t *testing.T) {
 	assert.Contains(t, page, `id="batch-a1"`)
 	_, page = a.eventually("/console/shop/batches/a1", "<h1>Batch a1</h1>")
 	assert.Contains(t, page, `id="close-form"`)
-	// Code export is a slot until the codes work wires Deps.ExportCodes: no link, and the route
-	// answers not found (another merchant's batch included).
-	assert.NotContains(t, page, `id="codes-export"`)
-	for _, id := range []string{"a1", "b1"} {
-		status, _ = a.get("/console/shop/batches/" + id + "/codes.csv")
-		assert.Equal(t, http.StatusNotFound, status, "codes of %s", id)
-	}
+	// Code export: a batch of unique codes exports the same codes as the API; a batch without
+	// codes offers no export, and another merchant's batch is not found.
+	now := time.Now().UTC()
+	r = p.Do("POST", "/v1/coupon-batches", shopA, map[string]any{
+		"batch_id": "a2", "name": "Codes a2", "kind": "direct", "amount": 500, "scope": map[string]any{"type": "all", "ids": []string{}},
+		"per_user_limit": 1, "total": 5, "claim_starts_at": now.Add(-time.Minute), "claim_ends_at": now.Add(time.Hour),
+		"valid_days_after_claim": 7, "code_mode": "unique"})
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	apiCodes := p.Do("GET", "/v1/coupon-batches/a2/codes", shopA, nil)
+	require.Equal(t, http.StatusOK, apiCodes.Status, string(apiCodes.Body))
+	require.Len(t, strings.Fields(string(apiCodes.Body)), 5)
+	_, page2 := a.eventually("/console/shop/batches/a2", "<h1>Batch a2</h1>")
+	assert.Contains(t, page2, `id="codes-export"`)
+	status, csv := a.get("/console/shop/batches/a2/codes.csv")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, string(apiCodes.Body), csv, "the console exports what the API exports")
+	assert.NotContains(t, page, `id="codes-export"`, "a batch without codes offers no export")
+	status, _ = a.get("/console/shop/batches/a1/codes.csv")
+	assert.Equal(t, http.StatusConflict, status, "a batch without codes has none to export")
+	status, _ = a.get("/console/shop/batches/b1/codes.csv")
+	assert.Equal(t, http.StatusNotFound, status, "another merchant's codes")
 
 	// Someone else's batch is not found, with the API's answer to the same merchant.
 	api := p.Do("GET", "/v1/coupon-batches/b1", shopA, nil)

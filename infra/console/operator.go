@@ -288,7 +288,7 @@ type batchData struct {
 	Jobs    []jobData
 	Created bool
 	Notice  string
-	// Codes says whether the batch's codes can be exported here (Deps.ExportCodes is wired).
+	// Codes says whether the batch has codes to export here (unique codes, Deps.ExportCodes wired).
 	Codes bool
 }
 
@@ -320,7 +320,7 @@ func (c *Console) renderBatch(w http.ResponseWriter, r *http.Request, cl auth.Cl
 		return
 	}
 	d.Batch = b
-	d.Codes = c.ExportCodes != nil
+	d.Codes = c.ExportCodes != nil && b.Spec.Mode() == coupon.CodeModeUnique
 	v := view{Title: "Batch " + b.Spec.Name, Caller: cl, Nav: "batches", Notice: d.Notice, Data: d}
 	if d.Created {
 		v.Notice = "Batch created."
