@@ -83,8 +83,12 @@ func (h *Handlers) finishRefund(ctx context.Context, o *order.Order, r order.Ref
 		pos = later(pos, p)
 	}
 	if r.RestoreCoupons && len(o.CouponIDs()) > 0 {
+		allows, err := h.restorePolicy(ctx, o)
+		if err != nil {
+			return RefundResult{}, err
+		}
 		p, err := h.onWallet(ctx, o.UserID(), meta, func(w *coupon.Wallet, now time.Time) ([]coupon.Event, error) {
-			events, restored, not := w.Restore(orderID, r.RefundID, o.CouponIDs(), now)
+			events, restored, not := w.Restore(orderID, r.RefundID, o.CouponIDs(), allows, now)
 			done.CouponsRestored = restored
 			done.CouponsNotRestored = make([]order.CouponNotRestored, len(not))
 			for i, n := range not {
@@ -106,6 +110,36 @@ func (h *Handlers) finishRefund(ctx context.Context, o *order.Order, r order.Ref
 	}
 	r, _ = o.Refund(r.RefundID) // a concurrent retry may have completed it first: its answer counts
 	return RefundResult{RefundCompleted: r.Result, OrderID: orderID, Position: later(pos, p)}, nil
+}
+
+// restorePolicy reads, before deciding on the wallet, whether each batch of the order's coupons
+// lets a refund give them back. A coupon's batch and a batch's spec never change, so what is
+// read here still holds when the wallet decision is retried.
+func (h *Handlers) restorePolicy(ctx context.Context, o *order.Order) (func(batchID string) bool, error) {
+	w, _, err := h.loadWallet(ctx, o.UserID())
+	if err != nil {
+		return nil, err
+	}
+	allowed := map[string]bool{}
+	for _, id := range o.CouponIDs() {
+		c, ok := w.Coupon(id)
+		if !ok {
+			continue
+		}
+		if _, seen := allowed[c.BatchID]; seen {
+			continue
+		}
+		spec, ok, err := h.specs.Spec(ctx, c.BatchID)
+		if err != nil {
+			return nil, err
+		}
+		// An unknown batch has no policy to apply: the coupon is treated as before the policy.
+		allowed[c.BatchID] = !ok || spec.RestoresOnRefund()
+	}
+	return func(batchID string) bool {
+		a, ok := allowed[batchID]
+		return !ok || a
+	}, nil
 }
 
 // finishRefunds completes the order's refunds that stopped half way; it reports how many.

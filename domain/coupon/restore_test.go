@@ -1,9 +1,11 @@
 package coupon_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 )
@@ -22,7 +24,7 @@ func usedBy() *coupon.Wallet {
 func TestRestoreGivesBackTheOrdersCouponsWhoseWindowIsOpen(t *testing.T) {
 	w := usedBy()
 
-	events, restored, not := w.Restore("o1", "r1", []string{"c-open", "c-late", "c-other"}, day(5))
+	events, restored, not := w.Restore("o1", "r1", []string{"c-open", "c-late", "c-other"}, allowAll, day(5))
 
 	assert.Equal(t, []coupon.Event{coupon.Restored{CouponID: "c-open", OrderID: "o1", RefundID: "r1",
 		BatchID: "b1", ValidUntil: day(10), At: day(5)}}, events)
@@ -42,19 +44,58 @@ func TestRestoreGivesBackTheOrdersCouponsWhoseWindowIsOpen(t *testing.T) {
 
 func TestARetriedRestoreAnswersTheSameWithoutEvents(t *testing.T) {
 	w := usedBy()
-	events, _, _ := w.Restore("o1", "r1", []string{"c-open", "c-late"}, day(5))
+	events, _, _ := w.Restore("o1", "r1", []string{"c-open", "c-late"}, allowAll, day(5))
 	for _, e := range events {
 		w.Apply(e)
 	}
 
-	again, restored, not := w.Restore("o1", "r1", []string{"c-open", "c-late"}, day(6))
+	again, restored, not := w.Restore("o1", "r1", []string{"c-open", "c-late"}, allowAll, day(6))
 
 	assert.Empty(t, again)
 	assert.Equal(t, []string{"c-open"}, restored)
 	assert.Equal(t, []coupon.NotRestored{{CouponID: "c-late", Reason: "expired"}}, not)
-	later, restored2, _ := w.Restore("o1", "r2", []string{"c-open", "c-late"}, day(6))
+	later, restored2, _ := w.Restore("o1", "r2", []string{"c-open", "c-late"}, allowAll, day(6))
 	assert.Empty(t, later, "a second refund does not restore a coupon twice")
 	assert.Empty(t, restored2)
+}
+
+func allowAll(string) bool { return true }
+
+func TestRestoreKeepsTheCouponsOfABatchThatForbidsIt(t *testing.T) {
+	w := usedBy()
+	forbidsB2AndB1 := func(b string) bool { return b != "b1" && b != "b2" }
+
+	events, restored, not := w.Restore("o1", "r1", []string{"c-open", "c-late"}, forbidsB2AndB1, day(5))
+
+	assert.Empty(t, events)
+	assert.Empty(t, restored)
+	assert.Equal(t, []coupon.NotRestored{{CouponID: "c-open", Reason: "batch_policy"},
+		{CouponID: "c-late", Reason: "batch_policy"}}, not, "the policy is reported even over an expired window")
+	c, _ := w.Coupon("c-open")
+	assert.Equal(t, coupon.StatusUsed, c.Status)
+
+	forbidsB2 := func(b string) bool { return b != "b2" }
+	events, restored, not = w.Restore("o1", "r1", []string{"c-open", "c-late"}, forbidsB2, day(2))
+	assert.Len(t, events, 1)
+	assert.Equal(t, []string{"c-open"}, restored)
+	assert.Equal(t, []coupon.NotRestored{{CouponID: "c-late", Reason: "batch_policy"}}, not)
+}
+
+func TestABatchRestoresOnRefundUnlessItsSpecSaysNot(t *testing.T) {
+	var old coupon.BatchSpec
+	require.NoError(t, json.Unmarshal([]byte(`{"name":"old","kind":"direct","amount":5}`), &old))
+	assert.True(t, old.RestoresOnRefund(), "a batch created before the policy existed keeps restoring")
+	assert.True(t, old.WithDefaults().RestoresOnRefund())
+
+	no := false
+	s := validSpec()
+	s.RestoreOnRefund = &no
+	raw, err := json.Marshal(s.WithDefaults())
+	require.NoError(t, err)
+	var back coupon.BatchSpec
+	require.NoError(t, json.Unmarshal(raw, &back))
+	assert.False(t, back.RestoresOnRefund(), "false survives the event's JSON")
+	assert.Contains(t, string(raw), `"restore_on_refund":false`)
 }
 
 func TestRestoredHasAStableVersionedName(t *testing.T) {

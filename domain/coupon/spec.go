@@ -66,6 +66,10 @@ type BatchSpec struct {
 	// batch defined before merchants existed). A merchant's batch discounts only its own items.
 	MerchantID string `json:"merchant_id,omitempty"`
 
+	// RestoreOnRefund is whether a refund may give this batch's coupons back to the wallet. A
+	// pointer so that batches defined before the policy existed (nil) keep restoring.
+	RestoreOnRefund *bool `json:"restore_on_refund,omitempty"`
+
 	CodeSpec // code_mode, shared_code (codes.go)
 }
 
@@ -90,7 +94,8 @@ func invalid(field, format string, args ...any) error {
 // maxValidDays keeps claimed_at + days far from time.Duration's overflow (~292 years).
 const maxValidDays = 36500
 
-// WithDefaults fills what a client may leave out: audience "all" and scope "all". Validate itself
+// WithDefaults fills what a client may leave out: audience "all", scope "all" and
+// restore_on_refund true. Validate itself
 // does not default, so the HTTP layer decides whether absent means "all".
 func (s BatchSpec) WithDefaults() BatchSpec {
 	if s.Audience == "" {
@@ -100,8 +105,15 @@ func (s BatchSpec) WithDefaults() BatchSpec {
 		s.Scope.Type = ScopeAll
 	}
 	s.CodeSpec = s.CodeSpec.withDefaults()
+	if s.RestoreOnRefund == nil {
+		yes := true
+		s.RestoreOnRefund = &yes
+	}
 	return s
 }
+
+// RestoresOnRefund reports the batch's refund policy; absent (an older batch) means it restores.
+func (s BatchSpec) RestoresOnRefund() bool { return s.RestoreOnRefund == nil || *s.RestoreOnRefund }
 
 // Validate checks the rules of the API contract and returns the first broken one as a
 // *FieldError. Fields that do not matter for the kind (amount of a percent batch, ...) are

@@ -196,6 +196,9 @@ func (w *Wallet) Release(orderID string, now time.Time) []Event {
 // NotRestoredExpired: the coupon's use window had closed when its order was refunded.
 const NotRestoredExpired = "expired"
 
+// NotRestoredBatchPolicy: the coupon's batch does not allow refunds to give its coupons back.
+const NotRestoredBatchPolicy = "batch_policy"
+
 // NotRestored is a coupon a refund could not give back, and why.
 type NotRestored struct {
 	CouponID string `json:"coupon_id"`
@@ -206,10 +209,12 @@ func restoreKey(orderID, refundID string) string { return orderID + "\x00" + ref
 
 // Restore decides to give back the coupons that order orderID used (of couponIDs, the order's
 // coupons, in that order), for refund refundID: a coupon whose use window is still open goes
-// back to unused; one whose window has closed stays used and is listed as not restored. A
+// back to unused; one whose window has closed, or whose batch's policy (allows, by batch id)
+// forbids it, stays used and is listed as not restored, the policy taking precedence. A
 // retried refund gets no events and the same lists; coupons an earlier refund of the order
 // restored are in neither list.
-func (w *Wallet) Restore(orderID, refundID string, couponIDs []string, now time.Time) ([]Event, []string, []NotRestored) {
+func (w *Wallet) Restore(orderID, refundID string, couponIDs []string, allows func(batchID string) bool,
+	now time.Time) ([]Event, []string, []NotRestored) {
 	events, restored, not := []Event{}, []string{}, []NotRestored{}
 	for _, id := range couponIDs {
 		c := w.coupons[id]
@@ -218,6 +223,8 @@ func (w *Wallet) Restore(orderID, refundID string, couponIDs []string, now time.
 		case c.RestoredBy == restoreKey(orderID, refundID):
 			restored = append(restored, id)
 		case c.Status != StatusUsed || c.OrderID != orderID:
+		case !allows(c.BatchID):
+			not = append(not, NotRestored{CouponID: id, Reason: NotRestoredBatchPolicy})
 		case now.Before(c.ValidUntil):
 			events = append(events, Restored{CouponID: id, OrderID: orderID, RefundID: refundID,
 				BatchID: c.BatchID, ValidUntil: c.ValidUntil, At: now})

@@ -47,6 +47,7 @@ type batchJSON struct {
 	Expired             int64           `json:"expired"`
 	Remaining           int64           `json:"remaining"`
 	MerchantID          *string         `json:"merchant_id"`
+	RestoreOnRefund     bool            `json:"restore_on_refund"`
 	Status              string          `json:"status"`
 	codeJSON                            // code_mode, shared_code (codes.go)
 }
@@ -64,7 +65,7 @@ func toBatchJSON(b readcoupon.Batch) batchJSON {
 		ClaimStartsAt: utc(s.ClaimStartsAt), ClaimEndsAt: utc(s.ClaimEndsAt),
 		UseStartsAt: utcPtr(s.UseStartsAt), UseEndsAt: utcPtr(s.UseEndsAt), ValidDaysAfterClaim: s.ValidDaysAfterClaim,
 		Issued: b.Issued, Used: b.Used, Expired: b.Expired, Remaining: b.Remaining,
-		MerchantID: nullable(s.MerchantID), Status: string(b.Status),
+		MerchantID: nullable(s.MerchantID), RestoreOnRefund: s.RestoresOnRefund(), Status: string(b.Status),
 		codeJSON: toCodeJSON(s),
 	}
 }
@@ -78,7 +79,7 @@ func nullable(s string) *string {
 
 func (a api) createBatch(c echo.Context) error {
 	var body batchBody
-	// audience, exclusive and the use window's parts have defaults or alternatives (the batch schema in openapi.yaml).
+	// audience, exclusive, restore_on_refund and the use window's parts have defaults or alternatives (the batch schema in openapi.yaml).
 	if err := httpapi.BindJSON(c, &body, "name", "kind", "scope", "scope.type", "per_user_limit", "total",
 		"claim_starts_at", "claim_ends_at"); err != nil {
 		return err

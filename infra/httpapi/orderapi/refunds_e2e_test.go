@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/domain/order"
 	"github.com/loyaltyforge/loyalty/infra/app/apptest"
@@ -247,4 +248,58 @@ func TestTheSchedulerFinishesAnAbandonedRefund(t *testing.T) {
 		"coupons_restored": []any{"c1"}, "coupons_not_restored": []any{}}, retry.Map(t))
 	b := e.Do("GET", "/v1/users/u1/points?min_position="+retry.Header.Get("Loyalty-Position"), e.service, nil).Map(t)
 	assert.Equal(t, float64(1000-300+100), b["total"])
+}
+
+// A batch created with restore_on_refund false keeps its coupon used on a refund and says why,
+// while the coupon of a batch that allows it (here one defined before the policy existed) in the
+// same order goes back to the wallet.
+func TestARefundFollowsEachBatchsRestorePolicy(t *testing.T) {
+	e := start(t)
+	e.member("u1", "c1") // batch b-c1, its definition without restore_on_refund
+	admin := e.Token("ops", "admin")
+	now := time.Now().UTC()
+	created := e.Do("POST", "/v1/coupon-batches", admin, map[string]any{
+		"batch_id": "b-final", "name": "Final sale", "kind": "direct", "amount": 100,
+		"scope": map[string]any{"type": "all"}, "per_user_limit": 1, "total": 10,
+		"claim_starts_at": now.Add(-time.Hour), "claim_ends_at": now.Add(time.Hour),
+		"use_ends_at": now.Add(48 * time.Hour), "restore_on_refund": false})
+	require.Equal(t, http.StatusCreated, created.Status, string(created.Body))
+	assert.Equal(t, false, created.Map(t)["restore_on_refund"])
+	got := e.Do("GET", "/v1/coupon-batches/b-final?min_position="+created.Header.Get("Loyalty-Position"), admin, nil)
+	require.Equal(t, http.StatusOK, got.Status, string(got.Body))
+	assert.Equal(t, false, got.Map(t)["restore_on_refund"], "the batch's answer shows its policy")
+	old := e.Do("GET", "/v1/coupon-batches/b-c1?min_position="+created.Header.Get("Loyalty-Position"), admin, nil)
+	require.Equal(t, http.StatusOK, old.Status, string(old.Body))
+	assert.Equal(t, true, old.Map(t)["restore_on_refund"], "a batch from before the policy restores")
+	e.given(coupon.WalletStream("u1"), coupon.Received{CouponID: "c2", BatchID: "b-final",
+		ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(24 * time.Hour), Source: coupon.SourceClaim, Ref: "c2", At: now})
+	r := e.post("/v1/orders/o1/reserve", body("u1", 300, 0, "c1", "c2"))
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	assert.Equal(t, float64(800), r.Map(t)["discount"], "both coupons pay for the order")
+	require.Equal(t, http.StatusOK, e.post("/v1/orders/o1/confirm", nil).Status)
+
+	ref := e.post("/v1/orders/o1/refunds", refundBody("r1", 0, true))
+
+	require.Equal(t, http.StatusCreated, ref.Status, string(ref.Body))
+	want := map[string]any{"refund_id": "r1", "order_id": "o1", "points_refunded": float64(0),
+		"coupons_restored":     []any{"c1"},
+		"coupons_not_restored": []any{map[string]any{"coupon_id": "c2", "reason": "batch_policy"}}}
+	assert.Equal(t, want, ref.Map(t))
+	var wallet struct {
+		Coupons []struct {
+			CouponID string `json:"coupon_id"`
+			Status   string `json:"status"`
+		} `json:"coupons"`
+	}
+	w := e.Do("GET", "/v1/users/u1/coupons?min_position="+ref.Header.Get("Loyalty-Position"), e.service, nil)
+	require.Equal(t, http.StatusOK, w.Status, string(w.Body))
+	w.JSON(t, &wallet)
+	status := map[string]string{}
+	for _, c := range wallet.Coupons {
+		status[c.CouponID] = c.Status
+	}
+	assert.Equal(t, map[string]string{"c1": "unused", "c2": "used"}, status)
+	again := e.post("/v1/orders/o1/refunds", refundBody("r1", 0, true))
+	require.Equal(t, http.StatusOK, again.Status, string(again.Body))
+	assert.Equal(t, want, again.Map(t), "a retry answers the same")
 }
