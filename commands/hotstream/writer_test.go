@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loyaltyforge/loyalty/commands"
 	"github.com/loyaltyforge/loyalty/commands/hotstream"
 	"github.com/loyaltyforge/loyalty/domain/es"
 	"github.com/loyaltyforge/loyalty/domain/supply"
@@ -387,4 +388,60 @@ func TestTwoProcessesOnALongStreamCatchUpInsteadOfReloading(t *testing.T) {
 		assert.GreaterOrEqual(t, n.conflicts, left/2-1, "process %d: the turns made its appends conflict", p)
 		assert.Less(t, n.read, 3*history, "process %d read %d events for %d conflicts", p, n.read, n.conflicts)
 	}
+}
+
+// racingStore makes the first n appends lose to another process that wrote nothing (a
+// conflict the catch-up cannot see), standing in for a long run of lost races.
+type racingStore struct {
+	commands.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (r *racingStore) Append(ctx context.Context, stream string, expected es.ExpectedVersion, events []es.EventData) (es.AppendResult, error) {
+	r.mu.Lock()
+	lose := r.n > 0
+	r.n--
+	r.mu.Unlock()
+	if lose {
+		return es.AppendResult{}, &es.ConflictError{Stream: stream, Expected: expected, Actual: -1}
+	}
+	return r.Store.Append(ctx, stream, expected, events)
+}
+
+// TestALongRunOfLostRacesIsWaitedOutNotAnswered409: a command keeps its turn through more lost
+// races than commands.MaxConflictRetries while its caller waits, and a caller that leaves gets
+// its context's error, not a conflict.
+func TestALongRunOfLostRacesIsWaitedOutNotAnswered409(t *testing.T) {
+	shared := pgstore.New(pgtest.New(t))
+	stream := "batch-" + es.NewID()
+	ctx := context.Background()
+	_, err := hotstream.New(shared, supplyCodec(), newStock).Do(ctx, stream, es.Metadata{}, adjust(5))
+	require.NoError(t, err)
+
+	racing := &racingStore{Store: shared, n: commands.MaxConflictRetries + 20}
+	w := hotstream.New(racing, supplyCodec(), newStock)
+	_, err = w.Do(ctx, stream, es.Metadata{}, reserve("patient", 1))
+	require.NoError(t, err, "the command waited out %d lost races", commands.MaxConflictRetries+20)
+	assert.Equal(t, map[string]int{"patient": 1}, reservedKeys(t, shared, stream))
+
+	racing.mu.Lock()
+	racing.n = 1 << 30
+	racing.mu.Unlock()
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, err = w.Do(short, stream, es.Metadata{}, reserve("impatient", 1))
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "a caller that left is told so, not conflict")
+	assert.NotErrorIs(t, err, es.ErrConflict)
+
+	// and once the races stop, the departed caller's command is not appended behind its back.
+	// (An append already under way when the caller leaves may still land, as any write may:
+	// give the writer a few of its retry rounds to see that the caller left.)
+	time.Sleep(300 * time.Millisecond)
+	racing.mu.Lock()
+	racing.n = 0
+	racing.mu.Unlock()
+	_, err = w.Do(ctx, stream, es.Metadata{}, reserve("after", 1))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"patient": 1, "after": 1}, reservedKeys(t, shared, stream))
 }
