@@ -1,6 +1,7 @@
 package giftapi
 
 import (
+	"context"
 	"encoding/csv"
 	"net/http"
 	"slices"
@@ -61,29 +62,9 @@ func (h *handlers) listAllExchanges(c echo.Context) error {
 	if wantsCSV(c.Request().Header.Get(echo.HeaderAccept)) {
 		return h.exportExchanges(c, f)
 	}
-	limit, cursor, err := httpapi.Paging(c)
-	if err != nil {
-		return err
-	}
-	var after *giftrm.ExchangeCursor
-	if cursor != "" {
-		after = &giftrm.ExchangeCursor{}
-		if err := httpapi.DecodeCursor(cursor, after); err != nil {
-			return err
-		}
-	}
-	xs, next, err := h.Queries.Exchanges(c.Request().Context(), f, after, limit)
-	if err != nil {
-		return err
-	}
-	nextCursor, err := encode(next)
-	if err != nil {
-		return err
-	}
-	return httpapi.JSON(c, http.StatusOK, struct {
-		Exchanges  []giftrm.Exchange `json:"exchanges"`
-		NextCursor *string           `json:"next_cursor"`
-	}{xs, nextCursor})
+	return exchangePage(c, func(ctx context.Context, after *giftrm.ExchangeCursor, limit int) ([]giftrm.Exchange, *giftrm.ExchangeCursor, error) {
+		return h.Queries.Exchanges(ctx, f, after, limit)
+	})
 }
 
 // wantsCSV reports whether text/csv is among the accepted types (JSON stays the default).

@@ -2,6 +2,7 @@ package giftapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -95,6 +96,13 @@ func (h *handlers) listExchanges(c echo.Context) error {
 	if err := httpapi.ID("user_id", user); err != nil {
 		return err
 	}
+	return exchangePage(c, func(ctx context.Context, after *giftrm.ExchangeCursor, limit int) ([]giftrm.Exchange, *giftrm.ExchangeCursor, error) {
+		return h.Queries.ExchangesOf(ctx, user, after, limit)
+	})
+}
+
+// exchangePage answers one keyset page of exchanges, read by list after the request's cursor.
+func exchangePage(c echo.Context, list func(ctx context.Context, after *giftrm.ExchangeCursor, limit int) ([]giftrm.Exchange, *giftrm.ExchangeCursor, error)) error {
 	limit, cursor, err := httpapi.Paging(c)
 	if err != nil {
 		return err
@@ -106,7 +114,7 @@ func (h *handlers) listExchanges(c echo.Context) error {
 			return err
 		}
 	}
-	xs, next, err := h.Queries.ExchangesOf(c.Request().Context(), user, after, limit)
+	xs, next, err := list(c.Request().Context(), after, limit)
 	if err != nil {
 		return err
 	}
