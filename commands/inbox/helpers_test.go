@@ -16,6 +16,7 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
 	"github.com/loyaltyforge/loyalty/infra/projector"
 	inboxproj "github.com/loyaltyforge/loyalty/projections/inbox"
+	pointsproj "github.com/loyaltyforge/loyalty/projections/points"
 	"github.com/loyaltyforge/loyalty/readmodels"
 	inboxrm "github.com/loyaltyforge/loyalty/readmodels/inbox"
 )
@@ -69,6 +70,7 @@ func newFixture(t testing.TB) *fixture {
 	f.runner.Add(inboxproj.NewMessages(f.codec))
 	f.runner.Add(inboxproj.NewReminders(f.codec))
 	f.runner.Add(inboxproj.NewExchanges(f.codec))
+	f.runner.Add(pointsproj.NewAccounts(f.codec)) // points due are read from its lots
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.runner.Run(ctx) }()

@@ -76,9 +76,9 @@ func seedMembers(b *testing.B, ta *apptest.TestApp, n int) {
 	user := func(i int) string { return fmt.Sprintf("u%07d", i) }
 	load("console_stats", "console_members", []string{"user_id", "first_seen"},
 		func(i int) [][]any { return [][]any{{user(i), now}} }, n)
-	load("console_stats", "console_lot_sources", []string{"user_id", "lot_id", "reason", "source_ref", "amount", "earned_at"},
+	load("points_lot_trace", "points_lot_trace", []string{"user_id", "lot_id", "seq", "reason", "source_ref", "amount", "remaining", "earned_at", "expires_at"},
 		func(i int) [][]any {
-			return [][]any{{user(i), "l" + user(i), "purchase", "o" + user(i), int64(1000), now}}
+			return [][]any{{user(i), "l" + user(i), int64(1), "purchase", "o" + user(i), int64(1000), int64(900), now, now.AddDate(0, 0, 20)}}
 		}, n)
 	load("console_stats", "console_points_daily", []string{"day", "type", "amount", "entries"}, func(i int) [][]any {
 		d := now.AddDate(0, 0, -i)

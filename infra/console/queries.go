@@ -50,7 +50,7 @@ type lot struct {
 func lotsOf(ctx context.Context, db readmodels.DB, user string, limit int) ([]lot, error) {
 	rows, err := db.Query(ctx, `SELECT l.lot_id, coalesce(s.reason, ''), coalesce(s.source_ref, ''),
 			coalesce(s.amount, l.free + l.held), l.free, l.held, s.earned_at, l.expires_at
-		FROM points_lots l LEFT JOIN console_lot_sources s ON s.user_id = l.user_id AND s.lot_id = l.lot_id
+		FROM points_lots l LEFT JOIN points_lot_trace s ON s.user_id = l.user_id AND s.lot_id = l.lot_id
 		WHERE l.user_id = $1 AND l.free + l.held > 0 ORDER BY l.expires_at, l.lot_id LIMIT $2`, user, limit)
 	if err != nil {
 		return nil, fmt.Errorf("console: lots: %w", err)

@@ -1,5 +1,5 @@
 // Package console projects what the web console reads and no API route does: a directory of
-// members to search, where each lot of points came from, who is on each batch's allowlist (to
+// members to search, who is on each batch's allowlist (to
 // offer a member only the batches it may claim), the points that moved each day and the
 // coupons claimed per batch each minute (the charts).
 package console
@@ -26,7 +26,7 @@ func New(codec *es.Codec) *Projector { return &Projector{codec: codec} }
 func (*Projector) Name() string { return "console_stats" }
 
 func (*Projector) Tables() []string {
-	return []string{"console_members", "console_lot_sources", "console_allowlists", "console_points_daily", "console_claims_minute"}
+	return []string{"console_members", "console_allowlists", "console_points_daily", "console_claims_minute"}
 }
 
 // Schema: member ids sort bytewise (COLLATE "C") so that a prefix search is a range scan of
@@ -36,15 +36,6 @@ func (*Projector) Schema() string {
 CREATE TABLE console_members (
     user_id    text COLLATE "C" PRIMARY KEY,
     first_seen timestamptz NOT NULL
-);
-CREATE TABLE console_lot_sources (
-    user_id    text        NOT NULL,
-    lot_id     text        NOT NULL,
-    reason     text        NOT NULL,
-    source_ref text        NOT NULL,
-    amount     bigint      NOT NULL,
-    earned_at  timestamptz NOT NULL,
-    PRIMARY KEY (user_id, lot_id)
 );
 CREATE TABLE console_allowlists (
     user_id  text NOT NULL,
@@ -119,20 +110,11 @@ func (p *Projector) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 		if _, seen := members[user]; !seen {
 			members[user] = r.RecordedAt
 		}
-		switch e := e.(type) {
-		case coupon.Received:
+		if e, ok := e.(coupon.Received); ok {
 			if e.Source == coupon.SourceClaim {
 				claims[minuteKey{e.At.UTC().Truncate(time.Minute), e.BatchID}]++
 			}
 			continue
-		case points.Earned:
-			b.Queue(`INSERT INTO console_lot_sources (user_id, lot_id, reason, source_ref, amount, earned_at)
-				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, user, e.LotID, e.Reason, e.SourceRef, e.Amount, e.At)
-		case points.Refunded:
-			if e.LotID != "" {
-				b.Queue(`INSERT INTO console_lot_sources (user_id, lot_id, reason, source_ref, amount, earned_at)
-					VALUES ($1, $2, 'refund', $3, $4, $5) ON CONFLICT DO NOTHING`, user, e.LotID, e.Ref, e.Amount, e.At)
-			}
 		}
 		pe, ok := e.(points.Event)
 		if !ok {
@@ -152,8 +134,13 @@ func (p *Projector) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 		users = append(users, u)
 	}
 	sort.Strings(users)
-	for _, u := range users {
-		b.Queue(`INSERT INTO console_members (user_id, first_seen) VALUES ($1, $2) ON CONFLICT DO NOTHING`, u, members[u])
+	if len(users) > 0 {
+		firstSeen := make([]time.Time, len(users))
+		for i, u := range users {
+			firstSeen[i] = members[u]
+		}
+		b.Queue(`INSERT INTO console_members (user_id, first_seen)
+			SELECT * FROM unnest($1::text[], $2::timestamptz[]) ORDER BY 1 ON CONFLICT DO NOTHING`, users, firstSeen)
 	}
 	days := make([]dayKey, 0, len(daily))
 	for k := range daily {

@@ -68,11 +68,10 @@ func TestConsoleStatsAddUpWhateverTheBatches(t *testing.T) {
 		require.NoError(t, rows.Err())
 		assert.Equal(t, h.claims, gotClaims, "seed %d: claims per minute", seed)
 
-		var members, lots, listed int
+		var members, listed int
 		require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+schema+`.console_members),
-			(SELECT count(*) FROM `+schema+`.console_lot_sources), (SELECT count(*) FROM `+schema+`.console_allowlists)`).Scan(&members, &lots, &listed))
+			(SELECT count(*) FROM `+schema+`.console_allowlists)`).Scan(&members, &listed))
 		assert.Equal(t, len(h.members), members, "seed %d: members", seed)
-		assert.Equal(t, h.lots, lots, "seed %d: lot sources", seed)
 		assert.Equal(t, len(h.listed), listed, "seed %d: allowlist entries", seed)
 	}
 }
@@ -83,7 +82,6 @@ type history struct {
 	claims  map[string]int64 // "2031-01-02 10:04 batch" -> claims
 	members map[string]bool
 	listed  map[string]bool // "batch user"
-	lots    int
 }
 
 func randomHistory(t *testing.T, r *rand.Rand, codec *es.Codec, n int) history {
@@ -105,7 +103,6 @@ func randomHistory(t *testing.T, r *rand.Rand, codec *es.Codec, n int) history {
 			add("points-"+user, points.Earned{LotID: fmt.Sprintf("l%d", i), Amount: amount, Reason: "purchase", SourceRef: fmt.Sprintf("o%d", i), ExpiresAt: at.AddDate(1, 0, 0), At: at})
 			h.daily[day()+" earned"] += amount
 			h.members[user] = true
-			h.lots++
 		case 2:
 			add("points-"+user, points.Spent{Ref: fmt.Sprintf("s%d", i), Amount: amount, At: at})
 			h.daily[day()+" spent"] += amount

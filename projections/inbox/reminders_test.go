@@ -53,8 +53,12 @@ func TestRemindersFoldMatchesOneStatementPerEvent(t *testing.T) {
 				if err != nil {
 					return err
 				}
+				// Points events are in the history to show they are ignored: points due
+				// are read from points_accounts.
 				oracleCoupon(b, user, ev)
-				oraclePoints(b, user, ev)
+				if b.Len() == 0 {
+					return nil
+				}
 				return b.Send(ctx)
 			})
 		}
@@ -167,56 +171,5 @@ func oracleCoupon(b projections.Batch, user string, e es.Event) {
 	case coupon.Restored:
 		b.Queue(`INSERT INTO inbox_coupon_due (user_id, coupon_id, batch_id, valid_until) VALUES ($1, $2, $3, $4)
 			ON CONFLICT DO NOTHING`, user, e.CouponID, e.BatchID, e.ValidUntil)
-	}
-}
-
-// queuePoints mirrors how domain/points moves points between lots, holds and nothing.
-func oraclePoints(b projections.Batch, user string, e es.Event) {
-	take := func(takes []points.Take) {
-		for _, t := range takes {
-			b.Queue(`UPDATE inbox_points_lots SET free = free - $3 WHERE user_id = $1 AND lot_id = $2`, user, t.Lot, t.Amount)
-		}
-	}
-	switch e := e.(type) {
-	case points.Earned:
-		b.Queue(`INSERT INTO inbox_points_lots (user_id, lot_id, free, expires_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT DO NOTHING`, user, e.LotID, e.Amount, e.ExpiresAt)
-	case points.Refunded:
-		b.Queue(`INSERT INTO inbox_points_lots (user_id, lot_id, free, expires_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT DO NOTHING`, user, e.LotID, e.Amount, e.ExpiresAt)
-	case points.Spent:
-		take(e.Lots)
-	case points.CreditsExchanged:
-		take(e.Lots)
-	case points.Debited:
-		take(e.Lots)
-	case points.Frozen:
-		take(e.Lots)
-		for _, t := range e.Lots {
-			b.Queue(`INSERT INTO inbox_points_holds (user_id, hold_id, lot_id, amount) VALUES ($1, $2, $3, $4)
-				ON CONFLICT DO NOTHING`, user, e.HoldID, t.Lot, t.Amount)
-		}
-	case points.Released:
-		b.Queue(`UPDATE inbox_points_lots l SET free = l.free + h.amount FROM inbox_points_holds h
-			WHERE h.user_id = $1 AND h.hold_id = $2 AND l.user_id = h.user_id AND l.lot_id = h.lot_id`, user, e.HoldID)
-		b.Queue(`DELETE FROM inbox_points_holds WHERE user_id = $1 AND hold_id = $2`, user, e.HoldID)
-	case points.Captured:
-		b.Queue(`DELETE FROM inbox_points_holds WHERE user_id = $1 AND hold_id = $2`, user, e.HoldID)
-	case points.Expired:
-		b.Queue(`UPDATE inbox_points_lots SET free = free - $3 WHERE user_id = $1 AND lot_id = $2`, user, e.LotID, e.Amount)
-	case points.BooksClosed:
-		// A new period carries everything open; what it does not carry is gone.
-		b.Queue(`DELETE FROM inbox_points_lots WHERE user_id = $1`, user)
-		b.Queue(`DELETE FROM inbox_points_holds WHERE user_id = $1`, user)
-		for _, l := range e.Lots {
-			b.Queue(`INSERT INTO inbox_points_lots (user_id, lot_id, free, expires_at) VALUES ($1, $2, $3, $4)`,
-				user, l.LotID, l.Available, l.ExpiresAt)
-		}
-		for _, h := range e.Holds {
-			for _, t := range h.Lots {
-				b.Queue(`INSERT INTO inbox_points_holds (user_id, hold_id, lot_id, amount) VALUES ($1, $2, $3, $4)
-					ON CONFLICT DO NOTHING`, user, h.HoldID, t.Lot, t.Amount)
-			}
-		}
 	}
 }

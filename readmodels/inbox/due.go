@@ -42,9 +42,10 @@ type PointsDue struct {
 	By     time.Time // the latest end among the lots counted
 }
 
-// PointsDueWithin lists, per member, the points about to expire.
+// PointsDueWithin lists, per member, the points about to expire. It reads points_accounts'
+// lots: their partial index on lots with free points is this list.
 func PointsDueWithin(ctx context.Context, db readmodels.DB, now time.Time, within time.Duration) ([]PointsDue, error) {
-	rows, err := db.Query(ctx, `SELECT user_id, sum(free)::bigint, max(expires_at) FROM inbox_points_lots
+	rows, err := db.Query(ctx, `SELECT user_id, sum(free)::bigint, max(expires_at) FROM points_lots
 		WHERE free > 0 AND expires_at > $1 AND expires_at <= $2
 		GROUP BY user_id ORDER BY user_id`, now, now.Add(within))
 	if err != nil {
