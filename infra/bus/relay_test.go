@@ -197,7 +197,21 @@ func TestRelayRestartRepublishesTheUncheckpointedTailWithoutDuplicates(t *testin
 		seen[m.ID]++
 		return nil
 	})
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == len(all) }, 10*time.Second, 10*time.Millisecond)
+	if !assert.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == len(all) }, 10*time.Second, 10*time.Millisecond) {
+		// Say where the rest are: still pending on the server with no pull request waiting
+		// was the nats.go stall that nextWait works around.
+		mu.Lock()
+		t.Logf("handled %d distinct of %d", len(seen), len(all))
+		mu.Unlock()
+		if s, err := js.Stream(context.Background(), bus.Stream); err == nil {
+			if c, err := s.Consumer(context.Background(), "dedupe"); err == nil {
+				if ci, err := c.Info(context.Background()); err == nil {
+					t.Logf("consumer: pending %d, ack pending %d, pull requests waiting %d", ci.NumPending, ci.NumAckPending, ci.NumWaiting)
+				}
+			}
+		}
+		t.FailNow()
+	}
 	time.Sleep(200 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
