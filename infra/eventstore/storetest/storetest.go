@@ -94,6 +94,7 @@ func testAppendAndRead(t *testing.T, s es.Store) {
 	assert.Equal(t, meta, got[0].Metadata)
 	assert.Equal(t, 2, es.SchemaVersion(got[1].Type))
 	assert.Equal(t, r2.Position, got[2].Position)
+	assert.Equal(t, r1.Position, got[1].Position, "an append's position is its last event's")
 
 	tail, err := s.ReadStream(ctx, stream, 3, 10)
 	require.NoError(t, err)
