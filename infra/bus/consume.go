@@ -94,7 +94,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, spec ConsumerSpec, han
 	}
 	// Pull only what the handlers can start now: a message waiting in a local buffer would
 	// burn its AckWait while another process sits idle.
-	it, err := cons.Messages(jetstream.PullMaxMessages(spec.Concurrency))
+	it, err := cons.Messages(jetstream.PullMaxMessages(spec.Concurrency), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("bus: consumer %s: %w", spec.Durable, err)
 	}
@@ -129,18 +129,22 @@ type consumer struct {
 	handler Handler
 }
 
-// nextWait bounds one wait for a message. nats.go decides whether to send the next pull request
-// only when Next starts waiting, and skips it while its own previous request is still being
-// sent. With a small batch under CPU load the message can be delivered and handled inside that
-// window; the waiting Next then has no pull request out and would sit until the heartbeat check
-// gives up, 30 s later (seen in CI: 1 of 20 messages handled in 10 s, no pull waiting on the
-// server). Coming back after nextWait makes Next look again.
-const nextWait = time.Second
+// pullHeartbeat is how often the server tells a waiting pull request that it is still there.
+// nats.go decides whether to send the next pull request only when Next starts waiting, and skips
+// it while its own previous request is still being sent. With a batch of 1 under CPU load the
+// message can be delivered and handled inside that window; Next then waits with no pull
+// request out (seen in CI: 1 of 20 messages handled in 10 s, no pull waiting on the server).
+// The same silence follows a lost request (its server died, the stream's leader moved). Two
+// heartbeats missed, Next says ErrNoHeartbeat and has forgotten the request, so the loop's next
+// Next sends a new one: the stall lasts 2 s instead of 30 s (the default heartbeat is half the
+// 30 s expiry). A wait cut short by a timeout instead would never let that check fire.
+const pullHeartbeat = time.Second
 
 func (c *consumer) loop(ctx context.Context, it jetstream.MessagesContext) error {
 	for {
-		msg, err := it.Next(jetstream.NextMaxWait(nextWait))
-		if errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+		msg, err := it.Next()
+		if errors.Is(err, jetstream.ErrNoHeartbeat) && ctx.Err() == nil {
+			c.spec.Logger.Debug("no heartbeat from the pull request; pulling again", "consumer", c.spec.Durable)
 			continue
 		}
 		if err != nil {
