@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string) error {
 // GOMEMLIMIT, when set, win.
 const (
 	defaultGCPercent   = 400
-	defaultMemoryLimit = 256 << 20
+	defaultMemoryLimit = 192 << 20
 )
 
 func tuneGC() {
