@@ -155,7 +155,11 @@ func TestIssuanceJobSurvivesAConsumerKilledMidJob(t *testing.T) {
 	for {
 		var st int
 		st, job = second.do("GET", "/v1/issuance-jobs/"+jobID, "", nil)
-		require.Equal(t, http.StatusOK, st, "%v", job)
+		// The job is read from a projection, which the new process may still be catching up
+		// on (CI saw a 404 on the first read): a job really lost stays 404 past the deadline.
+		if st != http.StatusNotFound {
+			require.Equal(t, http.StatusOK, st, "%v", job)
+		}
 		if job["status"] == "completed" {
 			break
 		}
