@@ -24,8 +24,8 @@ func (s *Store) eachAll(ctx context.Context, opts esdb.ReadAllOptions, count uin
 	if err != nil {
 		return false, err
 	}
+	defer done() // until the last Recv, as in readStream
 	rs, err := s.client.ReadAll(ctx, opts, count)
-	done()
 	if err != nil {
 		return false, err
 	}

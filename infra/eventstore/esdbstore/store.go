@@ -199,8 +199,10 @@ func (s *Store) readStream(ctx context.Context, stream string, opts esdb.ReadStr
 	if err != nil {
 		return nil, err
 	}
+	// Held until the last Recv: a Recv racing Close panicked in the client ("send on closed
+	// channel"), as a call racing Close did before begin guarded it.
+	defer end()
 	rs, err := s.client.ReadStream(ctx, stream, opts, count)
-	end()
 	if err != nil {
 		return nil, fmt.Errorf("esdbstore: read %s: %w", stream, err)
 	}
