@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,9 +26,10 @@ func benchCmd() *cobra.Command {
 
 func benchRebuildCmd() *cobra.Command {
 	var (
-		events int64
-		keep   bool
-		only   []string
+		events     int64
+		keep       bool
+		only       []string
+		cpuProfile string
 	)
 	cmd := &cobra.Command{
 		Use:   "rebuild",
@@ -99,6 +102,17 @@ unless --keep.`,
 				secs    float64
 			}
 			var results []result
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			for _, name := range names {
 				pb := bar(errOut, res.Events, "rebuilding "+name)
 				var applied int64
@@ -130,6 +144,7 @@ unless --keep.`,
 	cmd.Flags().Int64Var(&events, "events", 1_000_000, "number of synthetic events")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the scratch database")
 	cmd.Flags().StringSliceVar(&only, "projection", nil, "rebuild only these projections (repeatable)")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write loyaltyctl's CPU profile of the rebuilds (not of the writing) to this file")
 	return cmd
 }
 

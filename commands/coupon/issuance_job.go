@@ -1,6 +1,7 @@
 package coupon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -100,4 +101,48 @@ func (j *Job) requeue(chunk int, now time.Time) []es.Event {
 		return nil
 	}
 	return []es.Event{coupon.ChunkRequeued{JobID: j.id, BatchID: j.batchID, Chunk: chunk, At: now}}
+}
+
+// JobStatus is an issuance job as its own stream tells it.
+type JobStatus struct {
+	JobID, BatchID          string
+	Queued, Completed       bool
+	Chunks                  int   // known once queued
+	Total                   int64 // known once queued
+	Issued, Skipped, Failed int64
+	// Position is the job stream's last event's: a read of the job's projections (its
+	// failures) at this position sees everything the status counts.
+	Position es.Position
+}
+
+// JobStatus folds the job's stream. The stream is at most a few events per chunk, and it is
+// the truth: a job shows completed the moment its last chunk is recorded, while the projections
+// may still be writing the coupons of a million-user job. ErrUnknownJob if it never started.
+func (h *Handlers) JobStatus(ctx context.Context, jobID string) (JobStatus, error) {
+	j := &Job{}
+	var last es.Position
+	stream := coupon.JobStream(jobID)
+	const page = 2000
+	for from := int64(1); ; {
+		recs, err := h.store.ReadStream(ctx, stream, from, page)
+		if err != nil {
+			return JobStatus{}, err
+		}
+		for _, r := range recs {
+			e, err := h.codec.Decode(r.Type, r.Data)
+			if err != nil {
+				return JobStatus{}, fmt.Errorf("coupon: %s@%d: %w", stream, r.StreamVersion, err)
+			}
+			j.Apply(e)
+			last, from = r.Position, r.StreamVersion+1
+		}
+		if len(recs) < page {
+			break
+		}
+	}
+	if !j.started {
+		return JobStatus{}, fmt.Errorf("%w: %s", ErrUnknownJob, jobID)
+	}
+	return JobStatus{JobID: j.id, BatchID: j.batchID, Queued: j.queued, Completed: j.completed, Chunks: j.chunks,
+		Total: j.total, Issued: j.issued, Skipped: j.skipped, Failed: j.failed, Position: last}, nil
 }

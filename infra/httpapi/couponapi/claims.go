@@ -1,6 +1,7 @@
 package couponapi
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
+	"github.com/loyaltyforge/loyalty/infra/auth"
 	"github.com/loyaltyforge/loyalty/infra/httpapi"
 	readcoupon "github.com/loyaltyforge/loyalty/readmodels/coupon"
 )
@@ -110,17 +112,47 @@ type jobJSON struct {
 	Failed  int64  `json:"failed"`
 }
 
+// getJob answers from the job's own stream, not from the coupons projection: a million-user job
+// appends a million coupons, and the job would otherwise show running (or, in a process that
+// just started, not exist) until the projections had written them all. The coupons' read
+// models may still lag when it shows completed; the coupons themselves are in the log. The
+// answer's Loyalty-Position is the job stream's last event, so ?min_position reads of the
+// job's failures see what the status counts.
 func (a api) getJob(c echo.Context) error {
 	id := c.Param("job_id")
-	if err := a.ownJob(c, id); err != nil {
+	if len(id) < 1 || len(id) > 64 {
+		return httpapi.BadRequest("job_id must be 1 to 64 characters")
+	}
+	j, err := a.Commands.JobStatus(c.Request().Context(), id)
+	if errors.Is(err, couponcmd.ErrUnknownJob) {
+		return httpapi.NotFound("issuance job %s not found", id)
+	}
+	if err != nil {
 		return err
 	}
-	j, err := a.Reader.Job(c.Request().Context(), id)
-	if err != nil {
-		return notFound(err, "issuance job "+id)
+	if cl := httpapi.Caller(c); cl.Role == auth.RoleMerchant {
+		owner, err := a.Commands.BatchOwner(c.Request().Context(), j.BatchID)
+		if err != nil {
+			return err
+		}
+		if owner != cl.MerchantID {
+			return httpapi.NotFound("issuance job %s not found", id)
+		}
 	}
-	return httpapi.JSON(c, http.StatusOK, jobJSON{JobID: j.JobID, BatchID: j.BatchID, Status: j.Status,
-		Total: j.Total, Issued: j.Issued, Skipped: j.Skipped, Failed: j.Failed})
+	out := jobJSON{JobID: j.JobID, BatchID: j.BatchID, Status: "running", Total: j.Total,
+		Issued: j.Issued, Skipped: j.Skipped, Failed: j.Failed}
+	if j.Completed {
+		out.Status = "completed"
+	}
+	if !j.Queued {
+		// Still uploading: the lines queued so far are counted by the chunk streams, which the
+		// projection sums; the job stream learns the total when the upload closes.
+		if rm, err := a.Reader.Job(c.Request().Context(), id); err == nil {
+			out.Total = rm.Total
+		}
+	}
+	a.setPosition(c, es.AppendResult{Position: j.Position})
+	return httpapi.JSON(c, http.StatusOK, out)
 }
 
 func (a api) listCoupons(c echo.Context) error {
