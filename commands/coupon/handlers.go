@@ -37,7 +37,7 @@ type Options struct {
 	// Parallel is how many wallets one issuance chunk writes at once without Wallets (default 16).
 	Parallel int
 	// Wallets, when set, writes an issuance chunk's wallets in one transaction instead of one
-	// append per user (the PostgreSQL store's fast path).
+	// append per user, and an upload's chunks ten at a time (the PostgreSQL store's fast path).
 	Wallets WalletBatch
 	// Codes stores the codes of code batches (codes.go); without it code batches are refused.
 	Codes  CodeStore

@@ -196,30 +196,54 @@ func (l failingListings) Keep(ctx context.Context, jobID string, ids []string) (
 
 // TestIssuanceUploadThatFailsLeavesItsChunksInOrder: the upload keeps several chunks' listings at
 // once, but a failure must leave the log with chunks 0..n-1 and nothing after, so the job can
-// be closed over them.
+// be closed over them. With a WalletBatch the chunks go in groups of ten (one listings insert,
+// one append each), and a failure in the second group leaves exactly the first; one append
+// per chunk otherwise, and a failure in chunk 2 leaves chunks 0 and 1.
 func TestIssuanceUploadThatFailsLeavesItsChunksInOrder(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		env      func(*testing.T) *env
+		failAt   int // the user whose chunk fails
+		recorded int // chunks in the log after it
+	}{
+		{"grouped", newEnv, 12500, 10},
+		{"per chunk", newEnvPerUser, 2500, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := c.env(t)
+			ctx := context.Background()
+			e.createBatch(t, "bulk", spec(100000, 1))
+			var file []string
+			for i := range 2*c.failAt + 1500 {
+				file = append(file, fmt.Sprintf("u%d", i))
+			}
+			job, _, err := e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job1", BatchID: "bulk", Next: lines(file)},
+				failingListings{e.listings(), fmt.Sprintf("u%d", c.failAt)})
+			require.ErrorContains(t, err, "listings down")
+			assert.Equal(t, c.recorded, job.Chunks)
+			assert.Equal(t, int64(c.recorded*couponcmd.ChunkSize), job.Total)
+			for n := range len(file)/couponcmd.ChunkSize + 1 {
+				recs, err := e.store.ReadStream(ctx, coupon.ChunkStream("job1", n), 1, 10)
+				require.NoError(t, err)
+				assert.Equal(t, n < c.recorded, len(recs) == 1, "chunk %d", n)
+			}
+		})
+	}
+}
+
+// TestIssuanceUploadCutShortClosesTheJobOverWhatWasRead: a read error closes the job over what
+// was read, the last short chunk included.
+func TestIssuanceUploadCutShortClosesTheJobOverWhatWasRead(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.createBatch(t, "bulk", spec(10000, 1))
 	var file []string
-	for i := range 6500 {
+	for i := range 2500 {
 		file = append(file, fmt.Sprintf("u%d", i))
 	}
-	job, _, err := e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job1", BatchID: "bulk", Next: lines(file)},
-		failingListings{e.listings(), "u2500"})
-	require.ErrorContains(t, err, "listings down")
-	assert.Equal(t, 2, job.Chunks)
-	assert.Equal(t, int64(2000), job.Total)
-	for n := range 7 {
-		recs, err := e.store.ReadStream(ctx, coupon.ChunkStream("job1", n), 1, 10)
-		require.NoError(t, err)
-		assert.Equal(t, n < 2, len(recs) == 1, "chunk %d", n)
-	}
-
-	// A read error instead closes the job over what was read, the last short chunk included.
 	readErr := errors.New("client went away")
-	next := lines(file[:2500])
-	job, _, err = e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job2", BatchID: "bulk", Next: func() (string, error) {
+	next := lines(file)
+	job, _, err := e.h.StartIssuance(ctx, couponcmd.StartIssuance{JobID: "job2", BatchID: "bulk", Next: func() (string, error) {
 		s, err := next()
 		if errors.Is(err, io.EOF) {
 			return "", readErr
