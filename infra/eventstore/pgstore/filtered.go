@@ -44,10 +44,14 @@ func (s *Store) ReadAllOf(ctx context.Context, after es.Position, limit int, pre
 	for i, pre := range prefixes {
 		patterns[i] = likeEscape(pre) + "%"
 	}
+	// The LIMIT (the window holds no more rows) is there for the planner: it cannot estimate a
+	// row comparison's range, and without it picked a parallel scan of the whole table and a
+	// sort for every window (72 ms against 26 ms for 20,000 rows of a 300,000-event log, and
+	// growing with the log).
 	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM es_events
 		WHERE (tx_id, global_position) > ($1::text::xid8, $2) AND (tx_id, global_position) <= ($3::text::xid8, $4)
 		  AND event_type LIKE ANY($5::text[])
-		ORDER BY tx_id, global_position`, c, p, tx, pos, patterns)
+		ORDER BY tx_id, global_position LIMIT $6`, c, p, tx, pos, patterns, scanned)
 	if err != nil {
 		return nil, after, 0, fmt.Errorf("pgstore: read all of: %w", err)
 	}
