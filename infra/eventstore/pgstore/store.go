@@ -183,27 +183,49 @@ func (s *Store) ReadAll(ctx context.Context, after es.Position, limit int) ([]es
 }
 
 // SubscribeAll implements es.Store by polling, woken at once by appends from this process.
+// While h handles a batch the next one is already being read: a projector or relay under load
+// then spends its cycle applying, not waiting for the read.
 func (s *Store) SubscribeAll(ctx context.Context, after es.Position, h es.Handler) error {
 	const batch = 1000
+	type read struct {
+		events []es.RecordedEvent
+		err    error
+	}
 	idle := time.NewTimer(0)
 	defer idle.Stop()
+	var ahead chan read
 	for {
 		wake := s.wait()
-		events, err := s.ReadAll(ctx, after, batch)
-		if err != nil {
+		var r read
+		if ahead != nil {
+			r = <-ahead
+			ahead = nil
+			if r.err == nil && len(r.events) == 0 {
+				// Read before wake was taken: an append between the two would be missed.
+				r.events, r.err = s.ReadAll(ctx, after, batch)
+			}
+		} else {
+			r.events, r.err = s.ReadAll(ctx, after, batch)
+		}
+		if r.err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
+			return r.err
 		}
-		if len(events) > 0 {
-			if err := h(ctx, events); err != nil {
+		if len(r.events) > 0 {
+			next := r.events[len(r.events)-1].Position
+			ch := make(chan read, 1) // buffered: a read finishing after h failed just ends
+			ahead = ch
+			go func() {
+				events, err := s.ReadAll(ctx, next, batch)
+				ch <- read{events, err}
+			}()
+			if err := h(ctx, r.events); err != nil {
 				return err
 			}
-			after = events[len(events)-1].Position
-			if len(events) == batch {
-				continue
-			}
+			after = next
+			continue
 		}
 		idle.Reset(s.PollInterval)
 		select {
