@@ -368,6 +368,8 @@ func (a *App) schedule(ctx context.Context) {
 	if interval <= 0 {
 		interval = time.Minute
 	}
+	host, _ := os.Hostname()
+	by := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), es.NewID()[:8]) // who ran a task, for an operator
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -380,11 +382,36 @@ func (a *App) schedule(ctx context.Context) {
 		tasks := append([]task(nil), a.tasks...)
 		a.mu.Unlock()
 		for _, tk := range tasks {
+			mine, err := a.claimRun(ctx, tk.name, by, interval)
+			if err != nil {
+				if ctx.Err() == nil {
+					a.Log.Error("scheduled task: claim failed", "task", tk.name, "err", err)
+				}
+				continue
+			}
+			if !mine {
+				continue // another scheduler process ran it in this interval
+			}
 			if err := tk.run(ctx, a.Clock.Now()); err != nil && ctx.Err() == nil {
 				a.Log.Error("scheduled task failed", "task", tk.name, "err", err)
 			}
 		}
 	}
+}
+
+// claimRun takes this interval's run of a task for this process: it fails when any scheduler
+// process ran the task less than nine tenths of an interval ago (the tenth absorbs ticker
+// jitter, so one process alone still runs every tick). A process that dies mid-run just leaves
+// the next interval's run to whoever claims it; the tasks are idempotent commands.
+func (a *App) claimRun(ctx context.Context, name, by string, interval time.Duration) (bool, error) {
+	tag, err := a.Pool.Exec(ctx, `INSERT INTO scheduler_runs AS r (task, ran_at, ran_by) VALUES ($1, clock_timestamp(), $2)
+		ON CONFLICT (task) DO UPDATE SET ran_at = excluded.ran_at, ran_by = excluded.ran_by
+		WHERE r.ran_at <= clock_timestamp() - make_interval(secs => $3)`,
+		name, by, (interval * 9 / 10).Seconds())
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // Close releases everything New opened.
