@@ -20,6 +20,22 @@ fi
 
 psql "$server/postgres" -qAt -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
 
+# The baseline opens one connection per client beside loyaltyd's pools: a PostgreSQL without
+# room for both fails the run half-way (a test suite running beside it takes its share too).
+clients=64
+prev=
+for a in "$@"; do
+  if [ "$prev" = --clients ]; then clients=$a; fi
+  case "$a" in --clients=*) clients=${a#--clients=} ;; esac
+  prev=$a
+done
+free=$(psql "$server/postgres" -qAt -c "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int - count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+need=$((clients + 30 * ${BENCH_PROCS:-1} + 5))
+if [ "$free" -lt "$need" ]; then
+  echo "PostgreSQL has $free free connections; this run needs about $need ($clients clients, ${BENCH_PROCS:-1} loyaltyd): raise max_connections or stop what holds them" >&2
+  exit 2
+fi
+
 data=$(mktemp -d)
 log=bin/loyaltyd-bench.log
 : >"$log"
