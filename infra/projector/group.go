@@ -154,6 +154,8 @@ func (g *group) apply(ctx context.Context, from es.Position, events []es.Recorde
 func (g *group) applyParts(ctx context.Context, parts []part, last es.Position) error {
 	var failed *member
 	var moved []*member
+	// The parts share the batch's events: each is decoded once for all the projections.
+	ctx = es.WithDecodeMemo(ctx)
 	err := pgx.BeginFunc(ctx, g.r.pool, func(tx pgx.Tx) error {
 		won, err := casCheckpoints(ctx, tx, parts, last)
 		if err != nil {

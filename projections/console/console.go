@@ -86,7 +86,7 @@ func (p *Projector) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 		user, isPoints := strings.CutPrefix(r.StreamID, "points-")
 		wallet, isWallet := strings.CutPrefix(r.StreamID, "coupons-")
 		if batch, ok := strings.CutPrefix(r.StreamID, "batch-"); ok && strings.HasPrefix(r.Type, "coupon.allowlist_added.") {
-			e, err := p.codec.Decode(r.Type, r.Data)
+			e, err := p.codec.DecodeRecorded(ctx, r)
 			if err != nil {
 				return fmt.Errorf("console projection: %s@%d: %w", r.StreamID, r.StreamVersion, err)
 			}
@@ -103,7 +103,7 @@ func (p *Projector) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 		default:
 			continue
 		}
-		e, err := p.codec.Decode(r.Type, r.Data)
+		e, err := p.codec.DecodeRecorded(ctx, r)
 		if err != nil {
 			return fmt.Errorf("console projection: %s@%d: %w", r.StreamID, r.StreamVersion, err)
 		}

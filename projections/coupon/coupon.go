@@ -147,7 +147,7 @@ func (p *Projector) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 		if !interesting(r.Type) {
 			continue
 		}
-		e, err := p.codec.Decode(r.Type, r.Data)
+		e, err := p.codec.DecodeRecorded(ctx, r)
 		if err != nil {
 			return fmt.Errorf("coupon projection: %s %s: %w", r.StreamID, r.Type, err)
 		}

@@ -104,7 +104,7 @@ func (p *Details) Apply(ctx context.Context, tx projections.Tx, events []es.Reco
 		fc, fn         []int32
 		ab, au         []string
 	)
-	for _, r := range events {
+	for i, r := range events {
 		user, onWallet := strings.CutPrefix(r.StreamID, "coupons-")
 		job, onJob := strings.CutPrefix(r.StreamID, "issuance-")
 		batch, onBatch := strings.CutPrefix(r.StreamID, "batch-")
@@ -112,7 +112,7 @@ func (p *Details) Apply(ctx context.Context, tx projections.Tx, events []es.Reco
 			!(onBatch && r.Type == (coupon.AllowlistAdded{}).EventName()) {
 			continue
 		}
-		e, err := p.codec.Decode(r.Type, r.Data)
+		e, err := p.codec.DecodeRecorded(ctx, &events[i])
 		if err != nil {
 			return fmt.Errorf("coupon_details: %s %s: %w", r.StreamID, r.Type, err)
 		}

@@ -45,12 +45,12 @@ func (p *CouponReceipts) Apply(ctx context.Context, tx projections.Tx, events []
 		at                       []time.Time
 	)
 	received := coupon.Received{}.EventName()
-	for _, r := range events {
+	for i, r := range events {
 		user, onWallet := strings.CutPrefix(r.StreamID, "coupons-")
 		if !onWallet || r.Type != received {
 			continue
 		}
-		e, err := p.codec.Decode(r.Type, r.Data)
+		e, err := p.codec.DecodeRecorded(ctx, &events[i])
 		if err != nil {
 			return fmt.Errorf("inbox_coupon_receipts: %s: %w", r.StreamID, err)
 		}

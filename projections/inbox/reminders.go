@@ -49,7 +49,7 @@ func (p *Reminders) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 	}
 	var items []item
 	f := newFold()
-	for _, r := range events {
+	for i, r := range events {
 		var user string
 		switch {
 		case strings.HasPrefix(r.Type, "coupon.") && strings.HasPrefix(r.StreamID, "coupons-"):
@@ -57,7 +57,7 @@ func (p *Reminders) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 		default:
 			continue
 		}
-		e, err := p.codec.Decode(r.Type, r.Data)
+		e, err := p.codec.DecodeRecorded(ctx, &events[i])
 		if err != nil {
 			return fmt.Errorf("inbox_reminders: %s: %w", r.StreamID, err)
 		}

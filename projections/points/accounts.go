@@ -75,7 +75,7 @@ type key struct{ user, id string }
 
 // Apply folds the batch per account and writes it in one round trip.
 func (p *Accounts) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
-	evs, err := decodeAll(p.codec, events)
+	evs, err := decodeAll(ctx, p.codec, events)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ type decoded struct {
 }
 
 // decodeAll keeps the events of points streams, in order.
-func decodeAll(codec *es.Codec, events []es.RecordedEvent) ([]decoded, error) {
+func decodeAll(ctx context.Context, codec *es.Codec, events []es.RecordedEvent) ([]decoded, error) {
 	out := make([]decoded, 0, len(events))
 	for i := range events {
 		r := &events[i]
@@ -33,7 +33,7 @@ func decodeAll(codec *es.Codec, events []es.RecordedEvent) ([]decoded, error) {
 		if !ok || !strings.HasPrefix(r.Type, "points.") {
 			continue
 		}
-		e, err := codec.Decode(r.Type, r.Data)
+		e, err := codec.DecodeRecorded(ctx, r)
 		if err != nil {
 			return nil, fmt.Errorf("points projection: %s@%d: %w", r.StreamID, r.StreamVersion, err)
 		}
@@ -95,7 +95,7 @@ func lotsJSON(takes []points.Take) ([]byte, error) {
 
 // Apply copies the entries in: the ledger only ever grows, which is what COPY is for.
 func (l *Ledger) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
-	evs, err := decodeAll(l.codec, events)
+	evs, err := decodeAll(ctx, l.codec, events)
 	if err != nil {
 		return err
 	}

@@ -59,7 +59,7 @@ const (
 // statements in one round trip, whatever the batch's size: a rebuild hands over thousands of
 // events at once, and one statement per event was what made this projection the slowest.
 func (p *LotTrace) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
-	evs, err := decodeAll(p.codec, events)
+	evs, err := decodeAll(ctx, p.codec, events)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ func (*referenceLotTrace) Schema() string   { return (*LotTrace)(nil).Schema() }
 
 // Apply queues one or two statements per event, in log order, and sends them in one round trip.
 func (p *referenceLotTrace) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
-	evs, err := decodeAll(p.codec, events)
+	evs, err := decodeAll(ctx, p.codec, events)
 	if err != nil {
 		return err
 	}
