@@ -128,16 +128,15 @@ func scan(rows pgx.Rows) ([]es.RecordedEvent, error) {
 	var out []es.RecordedEvent
 	for rows.Next() {
 		var (
-			e          es.RecordedEvent
-			data, meta string
-			tx         string
-			pos        int64
+			e    es.RecordedEvent
+			meta []byte
+			tx   string
+			pos  int64
 		)
-		if err := rows.Scan(&e.StreamID, &e.StreamVersion, &e.ID, &e.Type, &data, &meta, &e.RecordedAt, &tx, &pos); err != nil {
+		if err := rows.Scan(&e.StreamID, &e.StreamVersion, &e.ID, &e.Type, &e.Data, &meta, &e.RecordedAt, &tx, &pos); err != nil {
 			return nil, err
 		}
-		e.Data = []byte(data)
-		if err := json.Unmarshal([]byte(meta), &e.Metadata); err != nil {
+		if err := decodeMetadata(meta, &e.Metadata); err != nil {
 			return nil, fmt.Errorf("pgstore: metadata of %s: %w", e.ID, err)
 		}
 		txID, _ := strconv.ParseUint(tx, 10, 64)
