@@ -63,3 +63,10 @@ func TestDeleteForgetsOnceAndUnknownIdsAreNotFound(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, saved, "a deleted id is never reused")
 }
+
+func TestStreamAndInvalidErrorName(t *testing.T) {
+	assert.Equal(t, "addresses-u1", address.Stream("u1"))
+	err := &address.InvalidError{Name: "city", Reason: "is required"}
+	assert.Equal(t, "city: is required", err.Error())
+	assert.Equal(t, "city", err.Field())
+}

@@ -93,13 +93,13 @@ func ExchangeUpdateText(u ExchangeUpdate) (title, body string) {
 		}
 		body += "."
 		if u.PointsRefunded > 0 {
-			body += fmt.Sprintf(" %s points were returned to your balance.", groupThousands(u.PointsRefunded))
+			body += refundedText(u.PointsRefunded)
 		}
 	case "cancelled":
 		title = "Your gift exchange was cancelled"
 		body = fmt.Sprintf("Your exchange for %s was cancelled.", gift)
 		if u.PointsRefunded > 0 {
-			body += fmt.Sprintf(" %s points were returned to your balance.", groupThousands(u.PointsRefunded))
+			body += refundedText(u.PointsRefunded)
 		}
 	default:
 		title, body = "Your gift exchange was updated",
@@ -109,6 +109,14 @@ func ExchangeUpdateText(u ExchangeUpdate) (title, body string) {
 }
 
 // quote marks a name without escaping it (the text is for people, not for Go).
+// refundedText says how many points came back, "1 point was" or "2,500 points were".
+func refundedText(n int64) string {
+	if n == 1 {
+		return " 1 point was returned to your balance."
+	}
+	return fmt.Sprintf(" %s points were returned to your balance.", groupThousands(n))
+}
+
 func quote(s string) string { return `"` + s + `"` }
 
 // clip makes s printable (control characters become spaces) and at most n characters long.

@@ -82,6 +82,13 @@ func TestExchangeUpdateText(t *testing.T) {
 			`We could not complete your exchange for "Mug" (out of stock at the warehouse). 2,500 points were returned to your balance.`},
 		{"failed, bare", with(func(u *inbox.ExchangeUpdate) { u.Status = "failed" }),
 			"Your gift exchange could not be completed", `We could not complete your exchange for "Mug".`},
+		{"delayed", with(func(u *inbox.ExchangeUpdate) { u.Status = "delayed" }),
+			"Your gift is delayed", `Shipping "Mug" is taking longer than it should: our shipping partner is not answering. ` +
+				`We keep trying and will tell you when it ships; your points stay reserved for it.`},
+		{"cancelled", with(func(u *inbox.ExchangeUpdate) { u.Status = "cancelled"; u.PointsRefunded = 1 }),
+			"Your gift exchange was cancelled", `Your exchange for "Mug" was cancelled. 1 point was returned to your balance.`},
+		{"cancelled, nothing refunded", with(func(u *inbox.ExchangeUpdate) { u.Status = "cancelled" }),
+			"Your gift exchange was cancelled", `Your exchange for "Mug" was cancelled.`},
 		{"unknown status", with(func(u *inbox.ExchangeUpdate) { u.Status = "lost" }),
 			"Your gift exchange was updated", `Your exchange for "Mug" is now lost.`},
 	}
@@ -119,4 +126,16 @@ func TestTextsFromHostileNamesStillFitTheRules(t *testing.T) {
 		assert.Contains(t, tb[1], "…", "a clipped name is marked")
 		assert.NotContains(t, tb[1], "\n")
 	}
+}
+
+// A negative amount (a correction shown as such) keeps its sign outside the grouping.
+func TestPointsExpiringTextGroupsNegativeAmounts(t *testing.T) {
+	_, body := inbox.PointsExpiringText(-1234567, until)
+	assert.Equal(t, "-1,234,567 points expire by 2026-03-04 08:30 UTC. Spend them before then.", body)
+	_, body = inbox.PointsExpiringText(1, until)
+	assert.Equal(t, "1 point expires by 2026-03-04 08:30 UTC. Spend it before then.", body)
+}
+
+func TestMessageStreamNamesOneMessage(t *testing.T) {
+	assert.Equal(t, "messages-m1", inbox.MessageStream("m1"))
 }
