@@ -2,6 +2,7 @@ package address_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,4 +70,22 @@ func TestStreamAndInvalidErrorName(t *testing.T) {
 	err := &address.InvalidError{Name: "city", Reason: "is required"}
 	assert.Equal(t, "city: is required", err.Error())
 	assert.Equal(t, "city", err.Field())
+}
+
+// A text field holds 1 to 255 characters (runes, not bytes).
+func TestTextFieldsHoldOneTo255Characters(t *testing.T) {
+	for _, c := range []struct {
+		city string
+		ok   bool
+	}{
+		{"", false},
+		{"X", true},
+		{strings.Repeat("é", 255), true},
+		{strings.Repeat("é", 256), false},
+	} {
+		a := home
+		a.City = c.city
+		_, err := address.Replay().Save("a1", a, t0)
+		assert.Equal(t, c.ok, err == nil, "%d runes: %v", len([]rune(c.city)), err)
+	}
 }
