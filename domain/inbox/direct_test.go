@@ -25,6 +25,10 @@ func TestAMessageToManyIsSentInBoundedParts(t *testing.T) {
 	assert.Equal(t, []string{users[len(users)-1]}, evs[1].(inbox.MessageSent).Recipients)
 	assert.Equal(t, 2, evs[1].(inbox.MessageSent).Part)
 
+	evs, err = inbox.SendMessage("d-4", inbox.Sender{Type: inbox.SenderAdmin, ID: "ops"}, "Hi", "Sale", users[:inbox.MaxRecipientsPerEvent], now)
+	require.NoError(t, err)
+	assert.Len(t, evs, 1, "exactly one part's worth of recipients is one event, not one and an empty one")
+
 	_, err = inbox.SendMessage("d-2", inbox.Sender{Type: inbox.SenderAdmin}, "Hi", "Sale", nil, now)
 	assert.ErrorIs(t, err, inbox.ErrNoRecipients)
 	_, err = inbox.SendMessage("d-3", inbox.Sender{Type: inbox.SenderSystem}, "Hi", "Sale", users, now)

@@ -139,3 +139,12 @@ func TestPointsExpiringTextGroupsNegativeAmounts(t *testing.T) {
 func TestMessageStreamNamesOneMessage(t *testing.T) {
 	assert.Equal(t, "messages-m1", inbox.MessageStream("m1"))
 }
+
+// A gift name of exactly the longest length shown is shown whole; one character more is cut.
+func TestANameOfTheLongestShownLengthIsKeptWhole(t *testing.T) {
+	whole := strings.Repeat("g", 80)
+	_, body := inbox.ExchangeUpdateText(inbox.ExchangeUpdate{GiftName: whole, Quantity: 1, Status: "delivered"})
+	assert.Equal(t, `"`+whole+`" was delivered. Enjoy!`, body)
+	_, body = inbox.ExchangeUpdateText(inbox.ExchangeUpdate{GiftName: whole + "g", Quantity: 1, Status: "delivered"})
+	assert.NotContains(t, body, whole+"g")
+}
