@@ -56,6 +56,11 @@ func (b *Batch) AddSupply(add int64, now time.Time) ([]Event, error) {
 	if add < 1 {
 		return nil, invalid("add", "must be at least 1")
 	}
+	if b.spec.Mode() == CodeModeUnique {
+		// Its codes were generated for its total when it was created: supply added here would
+		// have no code to redeem it with, and claims past the codes would find none.
+		return nil, invalid("add", "a unique-code batch's supply is its generated codes; create another batch for more")
+	}
 	if b.supply.Total() > math.MaxInt64/2-add {
 		return nil, &FieldError{Field: "add", Reason: "would make the total too large", Err: ErrAmountTooLarge}
 	}

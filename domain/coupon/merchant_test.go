@@ -110,6 +110,19 @@ func TestAddSupplyRaisesTheTotal(t *testing.T) {
 	assert.ErrorIs(t, err, coupon.ErrAmountTooLarge)
 }
 
+func TestAUniqueCodeBatchsSupplyIsItsCodes(t *testing.T) {
+	s := validSpec()
+	s.CodeMode = coupon.CodeModeUnique
+	b := createdBatch(t, s)
+	events, err := b.AddSupply(25, day(1))
+	assert.ErrorIs(t, err, coupon.ErrInvalid)
+	var fe *coupon.FieldError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "add", fe.Field)
+	assert.Empty(t, events)
+	assert.Equal(t, int64(100), b.Supply().Total())
+}
+
 func TestBatchDefinedBeforeMerchantsReadsAsAPlatformBatch(t *testing.T) {
 	// A coupon.batch_created.v1 payload as stored before merchant_id existed.
 	old := []byte(`{"batch_id":"b0","spec":{"name":"Old","kind":"direct","amount":100,"scope":{"type":"all","ids":null},` +

@@ -265,6 +265,11 @@ func TestCodesWithMerchants(t *testing.T) {
 	assert.Equal(t, codes, exportCodes(t, ta, admin, "mu"))
 	assert.Equal(t, http.StatusNotFound, ta.Do("GET", "/v1/coupon-batches/mu/codes", shopB, nil).Status, "another merchant's batch")
 
+	// Its supply is its codes: raising it would add coupons nobody can redeem.
+	r = ta.Do("POST", "/v1/coupon-batches/mu/supply", shopA, map[string]any{"add": 2})
+	assert.Equal(t, http.StatusUnprocessableEntity, r.Status, string(r.Body))
+	assert.Equal(t, float64(4), ta.Do("GET", "/v1/coupon-batches/mu", shopA, nil).Map(t)["total"])
+
 	r = redeem(ta, u1, "u1", codes[0])
 	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
 	got := r.Map(t)
