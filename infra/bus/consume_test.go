@@ -172,9 +172,11 @@ func TestConsumeDeadLettersWhenMaxDeliverIsExhausted(t *testing.T) {
 
 func TestCompetingConsumersShareADurableAndHandleEachMessageOnce(t *testing.T) {
 	_, js := bustest.New(t)
-	// Enough work (n x 5 ms) that the second worker, started a moment after the first, finds
-	// messages left even on a loaded machine.
-	const n = 200
+	// Enough work that either worker finds messages left whenever it starts pulling: one worker
+	// alone needs n x 12 ms = 3.6 s, longer than the 2 s a worker can sit with no pull request
+	// out before its missed heartbeats make it pull again (pullHeartbeat in consume.go). With
+	// 200 x 5 ms, one worker alone took all the work in 1.6 s while the other waited (CI).
+	const n = 300
 	for i := range n {
 		publish(t, js, shipmentRequested, "ex-"+strconv.Itoa(i), `{}`)
 	}
@@ -182,7 +184,7 @@ func TestCompetingConsumersShareADurableAndHandleEachMessageOnce(t *testing.T) {
 	for w := range 2 {
 		runConsumer(t, js, bus.ConsumerSpec{Durable: "saga", AckWait: 5 * time.Second, Backoff: bus.Fixed(50 * time.Millisecond)},
 			func(_ context.Context, m bus.Message) error {
-				time.Sleep(5 * time.Millisecond) // long enough for the other worker to pull too
+				time.Sleep(12 * time.Millisecond)
 				rec.add(delivery{ID: m.ID, Attempt: m.Attempt, Worker: w})
 				return nil
 			})
