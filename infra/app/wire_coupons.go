@@ -47,7 +47,7 @@ func (a *App) wireCoupons() error {
 	}
 	a.AddWorker("coupon-issuance", func(ctx context.Context) error {
 		return bus.Consume(ctx, a.JS, bus.ConsumerSpec{
-			Durable: "coupon-issuance", FilterSubjects: subjects, Concurrency: 4,
+			Durable: "coupon-issuance", FilterSubjects: subjects, Concurrency: a.Cfg.IssuanceChunks(),
 			// The handler reports progress while it works, so a short AckWait only speeds up the
 			// redelivery of chunks a dead process had taken.
 			AckWait: 10 * time.Second, MaxDeliver: 10, Logger: a.Log,

@@ -83,3 +83,17 @@ func TestVariablesListTheTagsWithTheirDefaults(t *testing.T) {
 	assert.Equal(t, "", vars["LOYALTY_JWT_SECRET"])
 	assert.NotContains(t, vars, "LOYALTY_TOKEN", "loyaltyctl's, not loyaltyd's")
 }
+
+// The issuance consumer serves LOYALTY_ISSUANCE_CONCURRENCY chunks at once, 8 unless set; a
+// Config built in code without it (the test harness) gets the same default, not a single chunk.
+func TestIssuanceConcurrencyDefaultsToEight(t *testing.T) {
+	t.Setenv("LOYALTY_ISSUANCE_CONCURRENCY", "")
+	cfg, err := config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, 8, cfg.IssuanceChunks())
+	t.Setenv("LOYALTY_ISSUANCE_CONCURRENCY", "3")
+	cfg, err = config.Load()
+	require.NoError(t, err)
+	assert.Equal(t, 3, cfg.IssuanceChunks())
+	assert.Equal(t, 8, config.Config{}.IssuanceChunks())
+}

@@ -259,6 +259,7 @@ func TestCodesWithMerchants(t *testing.T) {
 	body["code_mode"] = "unique"
 	r := ta.Do("POST", "/v1/coupon-batches", shopA, body)
 	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	at := position(r)
 	assert.Equal(t, "shop-a", r.Map(t)["merchant_id"])
 	codes := exportCodes(t, ta, shopA, "mu")
 	require.Len(t, codes, 4)
@@ -268,7 +269,9 @@ func TestCodesWithMerchants(t *testing.T) {
 	// Its supply is its codes: raising it would add coupons nobody can redeem.
 	r = ta.Do("POST", "/v1/coupon-batches/mu/supply", shopA, map[string]any{"add": 2})
 	assert.Equal(t, http.StatusUnprocessableEntity, r.Status, string(r.Body))
-	assert.Equal(t, float64(4), ta.Do("GET", "/v1/coupon-batches/mu", shopA, nil).Map(t)["total"])
+	batch := ta.Do("GET", "/v1/coupon-batches/mu?min_position="+at, shopA, nil)
+	require.Equal(t, http.StatusOK, batch.Status, string(batch.Body))
+	assert.Equal(t, float64(4), batch.Map(t)["total"])
 
 	r = redeem(ta, u1, "u1", codes[0])
 	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
