@@ -9,9 +9,12 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/loyaltyforge/loyalty/internal/gctune"
 )
 
 func main() {
+	gctune.Apply() // a rebuild run here allocates as the projector in loyaltyd does
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := &cobra.Command{Use: "loyaltyctl", Short: "Operate the loyalty platform", SilenceUsage: true}

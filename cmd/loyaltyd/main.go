@@ -12,13 +12,13 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/loyaltyforge/loyalty/infra/app"
 	"github.com/loyaltyforge/loyalty/infra/config"
 	"github.com/loyaltyforge/loyalty/infra/courier"
+	"github.com/loyaltyforge/loyalty/internal/gctune"
 )
 
 func main() {
@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tuneGC()
+	gctune.Apply()
 	if cfg.PprofAddr != "" {
 		go func() {
 			// net/http/pprof registers on the default mux, which nothing else serves.
@@ -63,23 +63,4 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer a.Close()
 	return a.Run(ctx)
-}
-
-// Garbage collection defaults for a server that shares its cores with PostgreSQL: at the Go
-// default (GOGC=100) the collector took about a fifth of loyaltyd's CPU under the earn load,
-// while the heap stayed near 40 MB. A higher percentage collects a quarter as often; the soft
-// memory limit keeps the heap, and so the RSS, bounded when the live heap grows. GOGC and
-// GOMEMLIMIT, when set, win.
-const (
-	defaultGCPercent   = 400
-	defaultMemoryLimit = 192 << 20
-)
-
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
 }
