@@ -49,7 +49,7 @@ bench: postgres
 	$(GO) test -run '^$$' -bench 'SpendOn100k' -benchtime $(BENCHTIME) ./domain/points
 	$(GO) test -run '^$$' -bench 'Exchange|Fulfillment' -benchtime $(BENCHTIME) ./infra/httpapi/giftapi
 	$(GO) test -run '^$$' -bench 'Export' -benchtime 3x ./infra/history
-	$(GO) test -run '^$$' -bench 'IssuanceJob' -benchtime 1x -timeout 30m ./infra/httpapi/couponapi
+	LOYALTY_BENCH_ISSUANCE_USERS=1000000 $(GO) test -run '^$$' -bench 'IssuanceJob' -benchtime 1x -timeout 30m ./infra/httpapi/couponapi
 	$(GO) run ./cmd/loyaltyctl bench rebuild --events 500000
 
 bench-smoke: postgres
