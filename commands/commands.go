@@ -45,6 +45,12 @@ func RetryOnConflict(ctx context.Context, fn func() error) error {
 // Load reads a whole stream from version from (1-based) and hands each decoded event to apply.
 // It returns the stream's version.
 func Load(ctx context.Context, store Store, codec *es.Codec, stream string, from int64, apply func(es.Event)) (int64, error) {
+	return LoadRecorded(ctx, store, codec, stream, from, func(e es.Event, _ *es.RecordedEvent) { apply(e) })
+}
+
+// LoadRecorded is Load that also hands over each event's record (its position, its time).
+func LoadRecorded(ctx context.Context, store Store, codec *es.Codec, stream string, from int64,
+	apply func(es.Event, *es.RecordedEvent)) (int64, error) {
 	version := from - 1
 	const page = 2000
 	for {
@@ -52,12 +58,13 @@ func Load(ctx context.Context, store Store, codec *es.Codec, stream string, from
 		if err != nil {
 			return 0, err
 		}
-		for _, r := range recs {
+		for i := range recs {
+			r := &recs[i]
 			e, err := codec.Decode(r.Type, r.Data)
 			if err != nil {
 				return 0, fmt.Errorf("commands: %s@%d: %w", stream, r.StreamVersion, err)
 			}
-			apply(e)
+			apply(e, r)
 			version = r.StreamVersion
 		}
 		if len(recs) < page {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/loyaltyforge/loyalty/commands"
 	"github.com/loyaltyforge/loyalty/commands/hotstream"
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
@@ -121,24 +122,11 @@ type JobStatus struct {
 func (h *Handlers) JobStatus(ctx context.Context, jobID string) (JobStatus, error) {
 	j := &Job{}
 	var last es.Position
-	stream := coupon.JobStream(jobID)
-	const page = 2000
-	for from := int64(1); ; {
-		recs, err := h.store.ReadStream(ctx, stream, from, page)
-		if err != nil {
-			return JobStatus{}, err
-		}
-		for _, r := range recs {
-			e, err := h.codec.Decode(r.Type, r.Data)
-			if err != nil {
-				return JobStatus{}, fmt.Errorf("coupon: %s@%d: %w", stream, r.StreamVersion, err)
-			}
-			j.Apply(e)
-			last, from = r.Position, r.StreamVersion+1
-		}
-		if len(recs) < page {
-			break
-		}
+	if _, err := commands.LoadRecorded(ctx, h.store, h.codec, coupon.JobStream(jobID), 1, func(e es.Event, r *es.RecordedEvent) {
+		j.Apply(e)
+		last = r.Position
+	}); err != nil {
+		return JobStatus{}, err
 	}
 	if !j.started {
 		return JobStatus{}, fmt.Errorf("%w: %s", ErrUnknownJob, jobID)

@@ -10,7 +10,6 @@ import (
 	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
-	"github.com/loyaltyforge/loyalty/infra/auth"
 	"github.com/loyaltyforge/loyalty/infra/httpapi"
 	readcoupon "github.com/loyaltyforge/loyalty/readmodels/coupon"
 )
@@ -130,14 +129,12 @@ func (a api) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if cl := httpapi.Caller(c); cl.Role == auth.RoleMerchant {
-		owner, err := a.Commands.BatchOwner(c.Request().Context(), j.BatchID)
-		if err != nil {
-			return err
-		}
-		if owner != cl.MerchantID {
-			return httpapi.NotFound("issuance job %s not found", id)
-		}
+	mine, err := a.batchVisible(c, j.BatchID)
+	if err != nil {
+		return err
+	}
+	if !mine {
+		return httpapi.NotFound("issuance job %s not found", id)
 	}
 	out := jobJSON{JobID: j.JobID, BatchID: j.BatchID, Status: "running", Total: j.Total,
 		Issued: j.Issued, Skipped: j.Skipped, Failed: j.Failed}
