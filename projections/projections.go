@@ -55,6 +55,14 @@ type Projector interface {
 	Apply(ctx context.Context, tx Tx, events []es.RecordedEvent) error
 }
 
+// Predecoder is implemented by a projector whose Apply decodes events through
+// es.Codec.DecodeRecorded. A rebuild calls Predecode on the next batch, under that batch's memo
+// (es.WithMemo), while the current one is written, so that Apply finds the batch decoded.
+type Predecoder interface {
+	Projector
+	Predecode(ctx context.Context, events []es.RecordedEvent) error
+}
+
 // Selective is implemented by a projector that reads only events whose type starts with one of
 // a few prefixes (a whole type name is a prefix too). Apply must still ignore every other event;
 // a rebuild just does not read them from the log.

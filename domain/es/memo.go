@@ -16,10 +16,15 @@ type memoEntry struct {
 	err error
 }
 
-type decodeMemo struct {
+// DecodeMemo holds the decoded events of one batch. A rebuild fills it while the batch before
+// is written (the decoding then overlaps the database's work) and applies the batch under it.
+type DecodeMemo struct {
 	mu sync.Mutex
 	m  map[memoSlot]memoEntry
 }
+
+// NewDecodeMemo returns an empty memo.
+func NewDecodeMemo() *DecodeMemo { return &DecodeMemo{m: map[memoSlot]memoEntry{}} }
 
 type memoSlot struct {
 	c *Codec
@@ -29,13 +34,16 @@ type memoSlot struct {
 // WithDecodeMemo returns a context under which Codec.DecodeRecorded decodes each event of one
 // batch once. The memo is keyed by the events' addresses: it must not outlive the batch's
 // slice, and the decoded events it hands out are shared, so readers must not change them.
-func WithDecodeMemo(ctx context.Context) context.Context {
-	return context.WithValue(ctx, memoKey{}, &decodeMemo{m: map[memoSlot]memoEntry{}})
+func WithDecodeMemo(ctx context.Context) context.Context { return WithMemo(ctx, NewDecodeMemo()) }
+
+// WithMemo returns a context under which Codec.DecodeRecorded reads and fills m.
+func WithMemo(ctx context.Context, m *DecodeMemo) context.Context {
+	return context.WithValue(ctx, memoKey{}, m)
 }
 
 // DecodeRecorded is Decode of r, through the batch's memo when ctx carries one.
 func (c *Codec) DecodeRecorded(ctx context.Context, r *RecordedEvent) (Event, error) {
-	m, ok := ctx.Value(memoKey{}).(*decodeMemo)
+	m, ok := ctx.Value(memoKey{}).(*DecodeMemo)
 	if !ok {
 		return c.Decode(r.Type, r.Data)
 	}

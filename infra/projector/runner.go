@@ -353,6 +353,9 @@ func (r *Runner) applyChunk(ctx context.Context, p projections.Projector, gen in
 		if len(c.events) == 0 {
 			return nil
 		}
+		if c.memo != nil {
+			ctx = es.WithMemo(ctx, c.memo)
+		}
 		if err := p.Apply(ctx, pgTx{tx}, c.events); err != nil {
 			return fmt.Errorf("projector: %s at %v: %w", p.Name(), c.events[0].Position, err)
 		}
@@ -525,6 +528,7 @@ type chunk struct {
 	through es.Position
 	covered int
 	err     error
+	memo    *es.DecodeMemo // the events decoded ahead (projections.Predecoder), or nil
 }
 
 // filteredReader is a store that can skip, inside the database, the events a projection does
@@ -554,15 +558,15 @@ func (r *Runner) readChunk(ctx context.Context, p projections.Projector, after e
 // nothing at the end of what is readable; stop ends the reading early.
 func (r *Runner) readAhead(ctx context.Context, p projections.Projector, after es.Position) (next func() chunk, stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	ch := make(chan chunk, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(ch)
+	last := after // where the caller is; after is the reader's
+	read := make(chan chunk, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(read)
 		for {
 			c := r.readChunk(ctx, p, after)
 			select {
-			case ch <- c:
+			case read <- c:
 			case <-ctx.Done():
 				return
 			}
@@ -571,15 +575,38 @@ func (r *Runner) readAhead(ctx context.Context, p projections.Projector, after e
 			}
 			after = c.through
 		}
-	}()
+	})
+	ch := read
+	if pd, ok := p.(projections.Predecoder); ok {
+		// A third stage: the next chunk is decoded while this one is written and the one
+		// after is read.
+		ch = make(chan chunk, 1)
+		wg.Go(func() {
+			defer close(ch)
+			for c := range read {
+				if c.err == nil && len(c.events) > 0 {
+					// An event that does not decode is left in the memo with its error, for
+					// Apply to report where it is.
+					c.memo = es.NewDecodeMemo()
+					_ = pd.Predecode(es.WithMemo(ctx, c.memo), c.events)
+				}
+				select {
+				case ch <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
 	next = func() chunk {
 		c, ok := <-ch
 		if !ok {
-			return chunk{through: after, err: ctx.Err()}
+			return chunk{through: last, err: ctx.Err()}
 		}
+		last = c.through
 		return c
 	}
-	return next, func() { cancel(); <-done }
+	return next, func() { cancel(); wg.Wait() }
 }
 
 func (r *Runner) abandon(ctx context.Context, name string, gen int, cause error) error {

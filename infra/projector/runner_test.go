@@ -535,3 +535,86 @@ func TestARebuildOfASelectiveProjectionSkipsWhatItDoesNotRead(t *testing.T) {
 	assert.Equal(t, int64(30*997+15), e.checkpointEvents(t), "events of the log covered")
 	assert.Equal(t, int64(30*997+15), applied.Load(), "progress counts the log covered")
 }
+
+// tickedV2 is what a decoding projector reads a tick as, through an upcaster that counts the
+// decodes.
+type tickedV2 struct {
+	I int `json:"i"`
+}
+
+func (tickedV2) EventName() string { return "test.ticked.v2" }
+
+// predecoding is the counter decoding every tick through a codec whose upcaster counts how
+// many times a tick is decoded; Apply checks each decoded tick against its payload.
+type predecoding struct {
+	selective
+	codec   *es.Codec
+	decodes *atomic.Int64
+}
+
+func newPredecoding() predecoding {
+	p := predecoding{selective: selective{newCounter()}, codec: es.NewCodec(tickedV2{}), decodes: new(atomic.Int64)}
+	p.codec.Upcast(tickType, func(data []byte) (string, []byte, error) {
+		p.decodes.Add(1)
+		return tickedV2{}.EventName(), data, nil
+	})
+	return p
+}
+
+func (p predecoding) decodeAll(ctx context.Context, events []es.RecordedEvent) ([]tickedV2, error) {
+	var out []tickedV2
+	for i := range events {
+		if events[i].Type != tickType {
+			continue
+		}
+		e, err := p.codec.DecodeRecorded(ctx, &events[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e.(tickedV2))
+	}
+	return out, nil
+}
+
+func (p predecoding) Predecode(ctx context.Context, events []es.RecordedEvent) error {
+	_, err := p.decodeAll(ctx, events)
+	return err
+}
+
+func (p predecoding) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
+	got, err := p.decodeAll(ctx, events)
+	if err != nil {
+		return err
+	}
+	j := 0
+	for i := range events {
+		if events[i].Type != tickType {
+			continue
+		}
+		var want tickedV2
+		if err := json.Unmarshal(events[i].Data, &want); err != nil {
+			return err
+		}
+		if got[j] != want {
+			return fmt.Errorf("event %d decoded as %+v, its payload is %+v", i, got[j], want)
+		}
+		j++
+	}
+	return p.counter.Apply(ctx, tx, events)
+}
+
+// A rebuild decodes the next chunk while it writes this one, and Apply finds each event of the
+// chunk decoded: every event is decoded once, and to its own payload.
+func TestARebuildDecodesEachEventOnceAheadOfApply(t *testing.T) {
+	e := newEnv(t)
+	for i := range 12 {
+		e.tick(t, fmt.Sprintf("s-%d", i%3), 4000) // several rebuild chunks
+	}
+	p := newPredecoding()
+	r := projector.New(e.pool, e.store, nil)
+	r.Add(p)
+	require.NoError(t, r.RequestRebuild(context.Background(), "tc", nil))
+
+	assert.Equal(t, map[string]int64{"s-0": 16000, "s-1": 16000, "s-2": 16000}, e.counts(t))
+	assert.Equal(t, int64(48000), p.decodes.Load(), "decodes: one per event, none again in Apply")
+}

@@ -15,10 +15,10 @@ import (
 // unheld (free) and held points and its expiry; rows disappear when a lot is used up, so the
 // partial index on lots with free points past their expiry is exactly the scheduler's list
 // of what is due, and stays small however old the accounts get.
-type Accounts struct{ codec *es.Codec }
+type Accounts struct{ decoder }
 
 // NewAccounts returns the lots-and-holds projector; codec must know the points event types.
-func NewAccounts(codec *es.Codec) *Accounts { return &Accounts{codec: codec} }
+func NewAccounts(codec *es.Codec) *Accounts { return &Accounts{decoder{codec}} }
 
 func (*Accounts) Name() string     { return "points_accounts" }
 func (*Accounts) Tables() []string { return []string{"points_lots", "points_holds"} }

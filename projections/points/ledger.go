@@ -46,12 +46,22 @@ func decodeAll(ctx context.Context, codec *es.Codec, events []es.RecordedEvent) 
 	return out, nil
 }
 
+// decoder is what the three points projectors share: the codec, and decoding a batch ahead of
+// Apply during a rebuild (projections.Predecoder).
+type decoder struct{ codec *es.Codec }
+
+// Predecode decodes what Apply will, into ctx's memo.
+func (d decoder) Predecode(ctx context.Context, events []es.RecordedEvent) error {
+	_, err := decodeAll(ctx, d.codec, events)
+	return err
+}
+
 // Ledger projects every member's ledger entries (points.LedgerEntries), keyed by stream
 // version so a member's ledger pages newest first on its primary key.
-type Ledger struct{ codec *es.Codec }
+type Ledger struct{ decoder }
 
 // NewLedger returns the ledger projector; codec must know the points event types.
-func NewLedger(codec *es.Codec) *Ledger { return &Ledger{codec: codec} }
+func NewLedger(codec *es.Codec) *Ledger { return &Ledger{decoder{codec}} }
 
 func (*Ledger) Name() string     { return "points_ledger" }
 func (*Ledger) Tables() []string { return []string{"points_ledger"} }

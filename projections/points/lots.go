@@ -15,10 +15,10 @@ import (
 // came from (reason, source_ref), how much it started with, what remains (remaining includes the
 // frozen part), what holds froze and what expired. Unlike points_lots, which forgets used-up
 // lots to keep the scheduler's index small, rows stay here for good.
-type LotTrace struct{ codec *es.Codec }
+type LotTrace struct{ decoder }
 
 // NewLotTrace returns the lot-trace projector; codec must know the points event types.
-func NewLotTrace(codec *es.Codec) *LotTrace { return &LotTrace{codec: codec} }
+func NewLotTrace(codec *es.Codec) *LotTrace { return &LotTrace{decoder{codec}} }
 
 func (*LotTrace) Name() string     { return "points_lot_trace" }
 func (*LotTrace) Tables() []string { return []string{"points_lot_trace", "points_lot_trace_holds"} }
