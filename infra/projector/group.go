@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,9 @@ type group struct {
 	changed chan struct{}      // closed and replaced when a member joins
 
 	applyMu sync.Mutex // held while a batch is applied; leave waits on it
+
+	pathMu sync.Mutex
+	paths  map[string]bool // sharedPath's answers
 }
 
 // member is one projection in the group: its live generation and how far it has applied.
@@ -39,7 +43,7 @@ type member struct {
 }
 
 func newGroup(r *Runner) *group {
-	return &group{r: r, members: map[*member]bool{}, changed: make(chan struct{})}
+	return &group{r: r, members: map[*member]bool{}, changed: make(chan struct{}), paths: map[string]bool{}}
 }
 
 // join adds a projection, at the checkpoint of generation gen.
@@ -121,6 +125,10 @@ func (g *group) run(ctx context.Context) {
 type part struct {
 	m      *member
 	events []es.RecordedEvent
+	// idle: none of the events is of a type the projection reads (projections.Selective), so
+	// only its checkpoint moves: a live batch of earns concerns four projections of fifteen,
+	// and each of the others would cost round trips in the batch's transaction.
+	idle bool
 }
 
 // apply writes a batch read after position from to every member it concerns.
@@ -140,7 +148,7 @@ func (g *group) apply(ctx context.Context, from es.Position, events []es.Recorde
 			continue
 		}
 		i := sort.Search(len(events), func(i int) bool { return m.pos.Less(events[i].Position) })
-		parts = append(parts, part{m, events[i:]})
+		parts = append(parts, part{m: m, events: events[i:], idle: !m.e.reads(events[i:])})
 	}
 	g.mu.Unlock()
 	if len(parts) == 0 {
@@ -150,14 +158,30 @@ func (g *group) apply(ctx context.Context, from es.Position, events []es.Recorde
 	return g.applyParts(ctx, parts, last)
 }
 
+// reads says whether e reads any of events.
+func (e *entry) reads(events []es.RecordedEvent) bool {
+	if e.prefixes == nil {
+		return true
+	}
+	for i := range events {
+		for _, pre := range e.prefixes {
+			if strings.HasPrefix(events[i].Type, pre) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // applyParts applies the parts of one batch in one transaction and moves their checkpoints to last.
 func (g *group) applyParts(ctx context.Context, parts []part, last es.Position) error {
 	var failed *member
 	var moved []*member
 	// The parts share the batch's events: each is decoded once for all the projections.
 	ctx = es.WithDecodeMemo(ctx)
-	err := pgx.BeginFunc(ctx, g.r.pool, func(tx pgx.Tx) error {
-		won, err := casCheckpoints(ctx, tx, parts, last)
+	path, shared := g.sharedPath(ctx, parts)
+	err := g.inTx(ctx, func(tx *pgx.Conn) error {
+		won, err := beginBatch(ctx, tx, parts, last, path)
 		if err != nil {
 			return err
 		}
@@ -166,8 +190,13 @@ func (g *group) applyParts(ctx context.Context, parts []part, last es.Position) 
 				moved = append(moved, p.m)
 				continue
 			}
-			if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schemaName(p.m.e.p.Name(), p.m.gen)+", public"); err != nil {
-				return err
+			if p.idle {
+				continue
+			}
+			if !shared {
+				if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schemaName(p.m.e.p.Name(), p.m.gen)+", public"); err != nil {
+					return err
+				}
 			}
 			if err := p.m.e.p.Apply(ctx, pgTx{tx}, p.events); err != nil {
 				failed = p.m
@@ -196,10 +225,116 @@ func (g *group) applyParts(ctx context.Context, parts []part, last es.Position) 
 	return nil
 }
 
-// casCheckpoints moves every part's checkpoint from where its member stands to last, in one
-// statement, and says which moved. The row locks it takes make a usurping follower wait for
-// this commit and then find the checkpoint moved.
-func casCheckpoints(ctx context.Context, tx pgx.Tx, parts []part, last es.Position) (map[string]bool, error) {
+// inTx runs fn in a transaction on a connection of the pool. fn's first statement begins the
+// transaction (beginBatch sends BEGIN in its own round trip); inTx commits, or rolls back when
+// fn fails. A connection left in a transaction (the rollback failed) is not reused: the pool
+// closes it.
+func (g *group) inTx(ctx context.Context, fn func(tx *pgx.Conn) error) error {
+	c, err := g.r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	conn := c.Conn()
+	if err := fn(conn); err != nil {
+		_, _ = conn.Exec(ctx, "ROLLBACK")
+		return err
+	}
+	tag, err := conn.Exec(ctx, "COMMIT")
+	if err != nil {
+		return err
+	}
+	if tag.String() != "COMMIT" {
+		return pgx.ErrTxCommitRollback
+	}
+	return nil
+}
+
+// sharedPath returns one search_path naming the live schemas of every part that reads the batch,
+// and whether it can serve them all: no two of those schemas hold relations of one name, none
+// holds a relation public has (but the views of projections' tables), and they hold no
+// functions or types of their own. Then one SET in the batch's first round trip serves every
+// projection, where each would otherwise cost a round trip of its own. The answer is kept per
+// set of schemas: a schema's relations change only when it is created.
+func (g *group) sharedPath(ctx context.Context, parts []part) (string, bool) {
+	var schemas []string
+	for _, p := range parts {
+		if !p.idle {
+			schemas = append(schemas, schemaName(p.m.e.p.Name(), p.m.gen))
+		}
+	}
+	path := strings.Join(append(schemas, "public"), ", ")
+	g.pathMu.Lock()
+	ok, known := g.paths[path]
+	g.pathMu.Unlock()
+	if known {
+		return path, ok
+	}
+	exposed := g.r.exposedTables()
+	var clashes int
+	err := g.r.pool.QueryRow(ctx, `WITH rel AS (
+			SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f'))
+		SELECT (SELECT count(*) FROM (SELECT relname FROM rel GROUP BY relname HAVING count(*) > 1) d)
+		     + (SELECT count(*) FROM rel JOIN pg_class c ON c.relname = rel.relname
+		          JOIN pg_namespace n ON n.oid = c.relnamespace
+		        WHERE n.nspname = 'public' AND NOT (c.relkind = 'v' AND c.relname = ANY($2)))
+		     + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ANY($1))
+		     + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+		        WHERE n.nspname = ANY($1) AND t.typtype <> 'c' AND t.typcategory <> 'A')`,
+		schemas, exposed).Scan(&clashes)
+	if err != nil {
+		return path, false // not remembered: asked again next batch
+	}
+	if clashes > 0 {
+		g.r.log.Warn("projector: live schemas share names; each projection sets its own search_path", "schemas", schemas)
+	}
+	g.pathMu.Lock()
+	g.paths[path] = clashes == 0
+	g.pathMu.Unlock()
+	return path, clashes == 0
+}
+
+// beginBatch begins the batch's transaction and moves every part's checkpoint from where its
+// member stands to last, in one round trip, and says which moved. The row locks the update
+// takes make a usurping follower wait for this commit and then find the checkpoint moved.
+// The commit need not wait for its WAL to reach the disk: read-model rows and checkpoints
+// commit or vanish together, and a batch a crash takes is read from the log and applied again.
+func beginBatch(ctx context.Context, tx *pgx.Conn, parts []part, last es.Position, path string) (map[string]bool, error) {
+	var b pgx.Batch
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(`SET LOCAL search_path = ` + path)
+	casCheckpoints(&b, parts, last)
+	res := tx.SendBatch(ctx, &b)
+	for range 3 {
+		if _, err := res.Exec(); err != nil {
+			_ = res.Close()
+			return nil, err
+		}
+	}
+	rows, err := res.Query()
+	if err != nil {
+		_ = res.Close()
+		return nil, err
+	}
+	won, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(won))
+	for _, n := range won {
+		out[n] = true
+	}
+	return out, nil
+}
+
+// casCheckpoints queues the compare-and-set of every part's checkpoint, returning the names of
+// those that moved.
+func casCheckpoints(b *pgx.Batch, parts []part, last es.Position) {
 	names := make([]string, len(parts))
 	gens := make([]int32, len(parts))
 	oldC := make([]string, len(parts))
@@ -210,22 +345,10 @@ func casCheckpoints(ctx context.Context, tx pgx.Tx, parts []part, last es.Positi
 		oldC[i], oldP[i] = strconv.FormatUint(p.m.pos.Commit, 10), strconv.FormatUint(p.m.pos.Prepare, 10)
 		counts[i] = int64(len(p.events))
 	}
-	rows, err := tx.Query(ctx, `UPDATE projection_checkpoints c
+	b.Queue(`UPDATE projection_checkpoints c
 		SET commit_pos = $6::numeric, prepare_pos = $7::numeric, events = c.events + u.n, updated_at = now()
 		FROM unnest($1::text[], $2::int[], $3::numeric[], $4::numeric[], $5::bigint[]) AS u(name, gen, commit_pos, prepare_pos, n)
 		WHERE c.name = u.name AND c.gen = u.gen AND c.commit_pos = u.commit_pos AND c.prepare_pos = u.prepare_pos
 		RETURNING c.name`,
 		names, gens, oldC, oldP, counts, strconv.FormatUint(last.Commit, 10), strconv.FormatUint(last.Prepare, 10))
-	if err != nil {
-		return nil, err
-	}
-	won, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]bool, len(won))
-	for _, n := range won {
-		out[n] = true
-	}
-	return out, nil
 }

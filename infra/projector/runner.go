@@ -60,10 +60,11 @@ type Runner struct {
 }
 
 type entry struct {
-	p       projections.Projector
-	hash    string
-	rebuild chan rebuildRequest // rebuild requests handled by the active follower
-	active  bool
+	p        projections.Projector
+	prefixes []string // the event types it reads (projections.Selective); nil: every type
+	hash     string
+	rebuild  chan rebuildRequest // rebuild requests handled by the active follower
+	active   bool
 }
 
 // New returns an empty runner.
@@ -87,8 +88,23 @@ func (r *Runner) Add(p projections.Projector) {
 		panic("projector: projection registered twice: " + p.Name())
 	}
 	sum := sha256.Sum256([]byte(p.Schema() + "\x00" + fmt.Sprint(p.Tables())))
-	r.entries[p.Name()] = &entry{p: p, hash: hex.EncodeToString(sum[:8]), rebuild: make(chan rebuildRequest)}
+	e := &entry{p: p, hash: hex.EncodeToString(sum[:8]), rebuild: make(chan rebuildRequest)}
+	if sel, ok := p.(projections.Selective); ok {
+		e.prefixes = sel.EventTypePrefixes()
+	}
+	r.entries[p.Name()] = e
 	r.order = append(r.order, p.Name())
+}
+
+// exposedTables lists the tables every registered projection exposes as views in public.
+func (r *Runner) exposedTables() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.entries {
+		out = append(out, e.p.Tables()...)
+	}
+	return out
 }
 
 // Names lists the registered projections.
@@ -663,18 +679,29 @@ func (r *Runner) Statuses(ctx context.Context) ([]Status, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	// The lag is the oldest unapplied event's age when the checkpoints were read, not after
+	// the reads of those events below (one per position, most projections share it).
+	at := time.Now()
+	oldest := map[es.Position]time.Time{}
 	out := make([]Status, 0, len(list))
 	for _, x := range list {
 		st := x.st
 		st.Position = r.store.Public(x.pos)
 		if x.pos.Less(head) {
-			pending, err := r.store.ReadAll(ctx, x.pos, 1)
-			if err != nil {
-				return nil, err
-			}
 			st.LagEvents = max(r.store.Public(head)-st.Position, 1)
-			if len(pending) > 0 {
-				st.LagSeconds = time.Since(pending[0].RecordedAt).Seconds()
+			recorded, ok := oldest[x.pos]
+			if !ok {
+				pending, err := r.store.ReadAll(ctx, x.pos, 1)
+				if err != nil {
+					return nil, err
+				}
+				if len(pending) > 0 {
+					recorded = pending[0].RecordedAt
+				}
+				oldest[x.pos] = recorded
+			}
+			if !recorded.IsZero() {
+				st.LagSeconds = max(at.Sub(recorded).Seconds(), 0)
 			}
 		}
 		out = append(out, st)

@@ -618,3 +618,88 @@ func TestARebuildDecodesEachEventOnceAheadOfApply(t *testing.T) {
 	assert.Equal(t, map[string]int64{"s-0": 16000, "s-1": 16000, "s-2": 16000}, e.counts(t))
 	assert.Equal(t, int64(48000), p.decodes.Load(), "decodes: one per event, none again in Apply")
 }
+
+// noter keeps a private table whose name another projection's private table shares: a batch
+// must still write each projection's rows into its own schema.
+type noter struct{ name string }
+
+func (p noter) Name() string     { return p.name }
+func (p noter) Tables() []string { return []string{p.name + "_rows"} }
+func (p noter) Schema() string {
+	return `CREATE TABLE notes (who text NOT NULL, pos bigint NOT NULL);
+CREATE TABLE ` + p.name + `_rows (pos bigint NOT NULL);`
+}
+func (p noter) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
+	b := tx.Batch()
+	for _, e := range events {
+		b.Queue(`INSERT INTO notes (who, pos) VALUES ($1, $2)`, p.name, int64(e.Position.Prepare))
+		b.Queue(`INSERT INTO `+p.name+`_rows (pos) VALUES ($1)`, int64(e.Position.Prepare))
+	}
+	return b.Send(ctx)
+}
+
+// Projections whose schemas share a table name each write their own table, though a batch
+// usually names every projection's schema in one search_path.
+func TestProjectionsWithATableOfOneNameEachWriteTheirOwn(t *testing.T) {
+	e := newEnv(t)
+	r := projector.New(e.pool, e.store, nil)
+	r.Add(noter{"na"})
+	r.Add(noter{"nb"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	var last int64
+	for i := range 5 {
+		last = e.tick(t, fmt.Sprintf("s-%d", i), 3)
+		waitFor(t, r, last)
+	}
+
+	for _, n := range []string{"na", "nb"} {
+		var mine, others int
+		require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE who = $1), count(*) FILTER (WHERE who <> $1)
+			FROM rm_`+n+`_g1.notes`, n).Scan(&mine, &others))
+		assert.Equal(t, 15, mine, "%s's notes in its own schema", n)
+		assert.Zero(t, others, "other projections' notes in %s's schema", n)
+	}
+}
+
+// A live batch none of whose events a selective projection reads moves its checkpoint without
+// applying anything to it.
+func TestALiveBatchAProjectionDoesNotReadOnlyMovesItsCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	c := newCounter()
+	var applied atomic.Int64
+	c.hook = func(ctx context.Context, events []es.RecordedEvent) error {
+		applied.Add(1)
+		for _, ev := range events {
+			if ev.Type == tickType {
+				return nil
+			}
+		}
+		return fmt.Errorf("applied a batch without a tick: %d events from %v", len(events), events[0].Position)
+	}
+	r, _ := e.run(t, selective{c})
+	waitFor(t, r, e.tick(t, "s-0", 1))
+	before := applied.Load()
+
+	// when only events of another type follow
+	var last int64
+	for i := range 5 {
+		res, err := e.store.Append(context.Background(), fmt.Sprintf("o-%d", i), es.Any, []es.EventData{{ID: es.NewID(), Type: "test.other.v1", Data: []byte(`{}`)}})
+		require.NoError(t, err)
+		last = e.store.Public(res.Position)
+		waitFor(t, r, last)
+	}
+
+	// then the checkpoint is at the last of them and nothing was applied for them
+	assert.Equal(t, before, applied.Load(), "batches applied")
+	var pos string
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT c.prepare_pos::text FROM projection_checkpoints c
+		JOIN projection_state s ON s.name = c.name AND s.live_gen = c.gen WHERE c.name = 'tc'`).Scan(&pos))
+	assert.Equal(t, fmt.Sprint(last), pos)
+	// and a tick after them is applied
+	waitFor(t, r, e.tick(t, "s-0", 2))
+	assert.Equal(t, map[string]int64{"s-0": 3}, e.counts(t))
+}

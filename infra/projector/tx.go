@@ -4,12 +4,23 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/loyaltyforge/loyalty/projections"
 )
 
-// pgTx adapts pgx.Tx to the projections.Tx port.
-type pgTx struct{ tx pgx.Tx }
+// txQuerier is what projectors use of a transaction: a pgx.Tx, or a connection inside a
+// transaction it began itself (the live batches, which pipeline their BEGIN).
+type txQuerier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// pgTx adapts a transaction to the projections.Tx port.
+type pgTx struct{ tx txQuerier }
 
 func (t pgTx) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
 	tag, err := t.tx.Exec(ctx, sql, args...)
@@ -31,7 +42,7 @@ func (t pgTx) CopyFrom(ctx context.Context, table string, columns []string, rows
 func (t pgTx) Batch() projections.Batch { return &pgBatch{tx: t.tx} }
 
 type pgBatch struct {
-	tx pgx.Tx
+	tx txQuerier
 	b  pgx.Batch
 }
 

@@ -214,12 +214,17 @@ func (s *Store) SubscribeAll(ctx context.Context, after es.Position, h es.Handle
 		}
 		if len(r.events) > 0 {
 			next := r.events[len(r.events)-1].Position
-			ch := make(chan read, 1) // buffered: a read finishing after h failed just ends
-			ahead = ch
-			go func() {
-				events, err := s.ReadAll(ctx, next, batch)
-				ch <- read{events, err}
-			}()
+			if len(r.events) == batch {
+				// Behind the head: read the next batch while this one is handled. A batch
+				// short of full is the head; one read after h sees what was appended
+				// meanwhile, where a read begun now would hand it on a batch later.
+				ch := make(chan read, 1) // buffered: a read finishing after h failed just ends
+				ahead = ch
+				go func() {
+					events, err := s.ReadAll(ctx, next, batch)
+					ch <- read{events, err}
+				}()
+			}
 			if err := h(ctx, r.events); err != nil {
 				return err
 			}
