@@ -27,7 +27,7 @@ func TestWithoutASessionEveryPageAsksToSignIn(t *testing.T) {
 	status, _ := s.post("/console/ops/projections/points_ledger/rebuild", nil)
 	assert.Equal(t, http.StatusUnauthorized, status)
 	status, body := s.post("/console/login", url.Values{"token": {"not-a-token"}})
-	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, http.StatusUnauthorized, status, "the sign-in page again, as a refusal")
 	assert.Contains(t, body, "invalid or expired token")
 }
 
@@ -114,7 +114,7 @@ func TestTheBatchFormAnswersWithTheAPIsErrors(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, api.Status, name+": "+string(api.Body))
 		detail := api.Map(t)["detail"].(string)
 		status, page := admin.post("/console/ops/batches", form)
-		assert.Equal(t, http.StatusOK, status, name)
+		assert.Equal(t, api.Status, status, "the form comes back with the API's status: %s", name)
 		assert.Contains(t, html.UnescapeString(page), "invalid_request</code> "+detail, name)
 	}
 	// Nothing was created by the refused forms.
@@ -137,7 +137,8 @@ func TestALoginLinkMustBeShortLivedAndOpensASession(t *testing.T) {
 	long, err := auth.Mint(secret, "root", auth.RoleAdmin, time.Hour)
 	require.NoError(t, err)
 	s := p.session(t, "")
-	_, body := s.get("/console/login/link?token=" + long)
+	status, body := s.get("/console/login/link?token=" + long)
+	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.Contains(t, body, "this link is invalid or expired")
 	_, body = s.get("/console/ops")
 	assert.Contains(t, body, `name="token"`, "a refused link opens no session")
@@ -150,7 +151,7 @@ func TestALoginLinkMustBeShortLivedAndOpensASession(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "/console/ops", resp.Request.URL.Path, "the link lands on the operators' home")
-	status, body := s.get("/console/ops/projections")
+	status, body = s.get("/console/ops/projections")
 	assert.Equal(t, http.StatusOK, status)
 	assert.Contains(t, body, "points_ledger")
 

@@ -266,8 +266,10 @@ func (c *Console) opsCreateBatch(w http.ResponseWriter, r *http.Request, cl auth
 		c.caughtUp(r.Context(), res)
 	}
 	if err != nil {
-		c.render(w, r, http.StatusOK, "ops_batch_new", "", view{Title: "New coupon batch", Caller: cl, Nav: "batches",
-			Error: c.problem(err), Data: r.PostForm})
+		// The form comes back filled in, with the API's status: a refused form is not a 200.
+		p := c.problem(err)
+		c.render(w, r, p.Status, "ops_batch_new", "", view{Title: "New coupon batch", Caller: cl, Nav: "batches",
+			Error: p, Data: r.PostForm})
 		return
 	}
 	http.Redirect(w, r, Prefix+"/ops/batches/"+url.PathEscape(id)+"?created=1", http.StatusSeeOther)

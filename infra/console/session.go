@@ -77,7 +77,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	token = strings.TrimSpace(strings.TrimPrefix(token, "Bearer "))
 	cl, err := auth.Parse(c.Secret, token)
 	if err != nil {
-		c.render(w, r, http.StatusOK, "login", "", view{Title: "Sign in",
+		c.render(w, r, http.StatusUnauthorized, "login", "", view{Title: "Sign in",
 			Error: httpapi.NewProblem(http.StatusUnauthorized, httpapi.CodeUnauthorized, "invalid or expired token")})
 		return
 	}
@@ -90,7 +90,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 func (c *Console) loginLink(w http.ResponseWriter, r *http.Request) {
 	cl, err := auth.Parse(c.Secret, r.URL.Query().Get("token"))
 	if err != nil || cl.ExpiresAt.Sub(c.Clock.Now()) > LinkMaxTTL+5*time.Second {
-		c.render(w, r, http.StatusOK, "login", "", view{Title: "Sign in",
+		c.render(w, r, http.StatusUnauthorized, "login", "", view{Title: "Sign in",
 			Error: httpapi.NewProblem(http.StatusUnauthorized, httpapi.CodeUnauthorized,
 				"this link is invalid or expired; run loyaltyctl console-login again")})
 		return
