@@ -72,6 +72,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzBindJSON -fuzztime 30s ./infra/httpapi
 	$(GO) test -run '^$$' -fuzz FuzzNormalizeCode -fuzztime 30s ./domain/coupon
 	$(GO) test -run '^$$' -fuzz FuzzMetadata -fuzztime 30s ./infra/eventstore/pgstore
+	$(GO) test -run '^$$' -fuzz FuzzDecodeReadsAsEncodingJSON -fuzztime 30s ./infra/eventtypes
 
 # Mutation testing of the domain packages (gremlins, installed when missing), one package at a
 # time; fails below 95% mutant coverage or 85% efficacy. `make mutate MUTATE_PKGS=./domain/gift`.

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"reflect"
 	"time"
+
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // Event is a domain event: a struct with a stable, versioned name.
@@ -97,7 +99,11 @@ func (c *Codec) Decode(eventType string, data []byte) (Event, error) {
 		return nil, fmt.Errorf("es: unknown event type %q", eventType)
 	}
 	p := reflect.New(t)
-	if err := json.Unmarshal(data, p.Interface()); err != nil {
+	// encoding/json's semantics on the v2 engine (go-json-experiment/json/v1): an event decodes
+	// to what encoding/json reads, in about half the time and a fifth of the allocations, which
+	// matter when a rebuild or a live projection decodes every event of the log.
+	// FuzzDecodeReadsAsEncodingJSON (infra/eventtypes) holds it to encoding/json's answers.
+	if err := jsonv1.Unmarshal(data, p.Interface()); err != nil {
 		return nil, fmt.Errorf("es: decode %s: %w", eventType, err)
 	}
 	e, ok := p.Elem().Interface().(Event)
