@@ -2,6 +2,7 @@ package es_test
 
 import (
 	"encoding/json"
+	"errors"
 	"regexp"
 	"testing"
 
@@ -107,4 +108,26 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A codec decodes payloads with the function it is given, and with encoding/json until then.
+func TestDecodeWithReplacesTheUnmarshaler(t *testing.T) {
+	c := es.NewCodec(earnedV2{})
+	e, err := c.Decode("test.earned.v2", []byte(`{"amount":3}`))
+	require.NoError(t, err)
+	assert.Equal(t, earnedV2{Amount: 3}, e)
+
+	var calls int
+	c.DecodeWith(func(data []byte, v any) error {
+		calls++
+		return json.Unmarshal([]byte(`{"amount":9}`), v)
+	})
+	e, err = c.Decode("test.earned.v2", []byte(`{"amount":3}`))
+	require.NoError(t, err)
+	assert.Equal(t, earnedV2{Amount: 9}, e)
+	assert.Equal(t, 1, calls)
+
+	c.DecodeWith(func([]byte, any) error { return errors.New("refused") })
+	_, err = c.Decode("test.earned.v2", []byte(`{"amount":3}`))
+	assert.ErrorContains(t, err, "refused")
 }

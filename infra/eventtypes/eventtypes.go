@@ -3,6 +3,8 @@
 package eventtypes
 
 import (
+	jsonv1 "github.com/go-json-experiment/json/v1"
+
 	"github.com/loyaltyforge/loyalty/domain/address"
 	"github.com/loyaltyforge/loyalty/domain/coupon"
 	"github.com/loyaltyforge/loyalty/domain/es"
@@ -34,6 +36,11 @@ func All() []es.Event {
 // without affecting others.
 func Codec() *es.Codec {
 	c := es.NewCodec(All()...)
+	// encoding/json's semantics on the JSON v2 engine: an event decodes to what encoding/json
+	// reads, in about half the time and a fifth of the allocations, which matter when a
+	// rebuild or a live projection decodes every event of the log. FuzzDecodeReadsAsEncodingJSON
+	// holds it to encoding/json's answers.
+	c.DecodeWith(jsonv1.Unmarshal)
 	for from, u := range points.Upcasters() {
 		c.Upcast(from, u)
 	}
