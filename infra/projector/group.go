@@ -298,16 +298,16 @@ func (g *group) sharedPath(ctx context.Context, parts []part) (string, bool) {
 // beginBatch begins the batch's transaction and moves every part's checkpoint from where its
 // member stands to last, in one round trip, and says which moved. The row locks the update
 // takes make a usurping follower wait for this commit and then find the checkpoint moved.
-// The commit need not wait for its WAL to reach the disk: read-model rows and checkpoints
-// commit or vanish together, and a batch a crash takes is read from the log and applied again.
+// The commit stays synchronous: an asynchronous one (safe, since rows and checkpoints commit
+// or vanish together) did not lower the lag measurably, and let the projector take a larger
+// share of a saturated machine from the commands (a 1M-user issuance took 10% longer).
 func beginBatch(ctx context.Context, tx *pgx.Conn, parts []part, last es.Position, path string) (map[string]bool, error) {
 	var b pgx.Batch
 	b.Queue(`BEGIN`)
-	b.Queue(`SET LOCAL synchronous_commit = off`)
 	b.Queue(`SET LOCAL search_path = ` + path)
 	casCheckpoints(&b, parts, last)
 	res := tx.SendBatch(ctx, &b)
-	for range 3 {
+	for range 2 {
 		if _, err := res.Exec(); err != nil {
 			_ = res.Close()
 			return nil, err
