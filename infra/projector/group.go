@@ -225,9 +225,9 @@ func (g *group) applyParts(ctx context.Context, parts []part, last es.Position) 
 	return nil
 }
 
-// inTx runs fn in a transaction on a connection of the pool. fn's first statement begins the
-// transaction (beginBatch sends BEGIN in its own round trip); inTx commits, or rolls back when
-// fn fails. A connection left in a transaction (the rollback failed) is not reused: the pool
+// inTx runs fn in a transaction on a connection of the pool. fn begins the transaction itself
+// (beginBatch sends BEGIN in one round trip with the batch's first statements); inTx commits,
+// or rolls back when fn fails. A connection left in a transaction (the rollback failed) is not reused: the pool
 // closes it.
 func (g *group) inTx(ctx context.Context, fn func(tx *pgx.Conn) error) error {
 	c, err := g.r.pool.Acquire(ctx)
@@ -332,8 +332,8 @@ func beginBatch(ctx context.Context, tx *pgx.Conn, parts []part, last es.Positio
 	return out, nil
 }
 
-// casCheckpoints queues the compare-and-set of every part's checkpoint, returning the names of
-// those that moved.
+// casCheckpoints queues the compare-and-set of every part's checkpoint; the statement returns
+// the names of those that moved.
 func casCheckpoints(b *pgx.Batch, parts []part, last es.Position) {
 	names := make([]string, len(parts))
 	gens := make([]int32, len(parts))
