@@ -305,9 +305,10 @@ func beginBatch(ctx context.Context, tx *pgx.Conn, parts []part, last es.Positio
 	var b pgx.Batch
 	b.Queue(`BEGIN`)
 	b.Queue(`SET LOCAL search_path = ` + path)
+	settings := b.Len()
 	casCheckpoints(&b, parts, last)
 	res := tx.SendBatch(ctx, &b)
-	for range 2 {
+	for range settings {
 		if _, err := res.Exec(); err != nil {
 			_ = res.Close()
 			return nil, err
