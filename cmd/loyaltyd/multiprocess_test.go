@@ -75,6 +75,12 @@ func startProc(t *testing.T, dsn string, env ...string) *proc {
 
 func (p *proc) waitReady(t *testing.T) {
 	t.Helper()
+	// WaitReady fails the test through Fatalf; the process's own account of why goes first.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("loyaltyd %s log:\n%s", p.Base, p.stderr.String())
+		}
+	})
 	p.WaitReady(t, time.Minute)
 }
 
