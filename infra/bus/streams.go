@@ -2,7 +2,9 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,9 +93,27 @@ func EnsureStreamsWith(ctx context.Context, js jetstream.JetStream, opts StreamO
 			Replicas:    replicas,
 		},
 	} {
+		// A stream already as asked is left alone: every process ensures the streams when it
+		// starts, and an update each time rewrote the stream's configuration while other
+		// processes were creating their consumers on it (a race inside nats-server v2.15.2 that
+		// the race detector reports when five processes start at once).
+		st, err := js.Stream(ctx, cfg.Name)
+		switch {
+		case err == nil && configured(st.CachedInfo().Config, cfg):
+			continue
+		case err != nil && !errors.Is(err, jetstream.ErrStreamNotFound):
+			return fmt.Errorf("bus: stream %s: %w", cfg.Name, err)
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("bus: stream %s: %w", cfg.Name, err)
 		}
 	}
 	return nil
+}
+
+// configured says whether a stream's configuration has every setting EnsureStreamsWith asks for.
+func configured(have, want jetstream.StreamConfig) bool {
+	return have.Description == want.Description && slices.Equal(have.Subjects, want.Subjects) &&
+		have.Storage == want.Storage && have.Retention == want.Retention && have.Duplicates == want.Duplicates &&
+		have.MaxAge == want.MaxAge && have.Replicas == want.Replicas
 }
