@@ -70,9 +70,10 @@ func (f *Fulfillment) Cancel(ctx context.Context, exchangeID, userID, by string)
 // fulfillment.ErrCancelled when the exchange was cancelled (or is being refunded) and must not
 // be shipped. Claiming again changes nothing.
 func (f *Fulfillment) Dispatch(ctx context.Context, exchangeID string) error {
-	return f.record(ctx, exchangeID, func(s *fulfillment.Saga, now time.Time) ([]fulfillment.Event, error) {
+	_, err := f.record(ctx, exchangeID, func(s *fulfillment.Saga, now time.Time) ([]fulfillment.Event, error) {
 		return s.StartDispatch(now)
 	})
+	return err
 }
 
 // Saga returns the saga as its stream has it now (tests and operators).

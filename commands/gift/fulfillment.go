@@ -44,9 +44,10 @@ func temporary(err error) bool {
 	return !errors.As(err, &p)
 }
 
-// Fulfillment is the process manager of gift exchanges. It keeps nothing in memory: each call
-// reads the saga's stream, asks the saga what is next, does it and records the outcome with
-// the version it read, so any number of drivers (the bus consumer, the warehouse's replies, the
+// Fulfillment is the process manager of gift exchanges. It keeps nothing in memory between
+// calls: each call reads the saga's stream (a start first tries it as new), asks the saga what
+// is next, does it and records the outcome with the version it read, then goes on from what it
+// appended, so any number of drivers (the bus consumer, the warehouse's replies, the
 // sweeper, other processes) can run at once and a restart resumes where the log stops.
 type Fulfillment struct {
 	store     commands.Store
@@ -107,23 +108,41 @@ func sagaMeta(exchangeID, causation string) es.Metadata {
 // Start opens the saga of an accepted exchange (again: a repeated start changes nothing) and
 // drives it as far as it goes now. causation is the id of the exchange event.
 func (f *Fulfillment) Start(ctx context.Context, st fulfillment.Started, causation string) error {
+	// Nearly every start is the first: its stream is new, so the opening event is appended
+	// to a stream expected empty without reading it. A repeated start (a redelivery, the
+	// sweeper) conflicts and reads the stream as any other decision does.
+	var s *fulfillment.Saga
+	first := true
 	err := commands.RetryOnConflict(ctx, func() error {
-		s, err := f.load(ctx, st.ExchangeID)
-		if err != nil {
+		var err error
+		if first {
+			s, first = fulfillment.Replay(), false
+		} else if s, err = f.load(ctx, st.ExchangeID); err != nil {
 			return err
 		}
 		evs, err := s.Start(st)
 		if err != nil {
 			return err
 		}
-		_, err = f.append(ctx, st.ExchangeID, s, evs, sagaMeta(st.ExchangeID, causation))
-		return err
+		return f.appendApplied(ctx, st.ExchangeID, s, evs, sagaMeta(st.ExchangeID, causation))
 	})
 	if err != nil {
 		return err
 	}
-	_, err = f.Drive(ctx, st.ExchangeID)
+	_, err = f.drive(ctx, st.ExchangeID, s)
 	return err
+}
+
+// appendApplied appends evs at s's version and applies them to s: s is then the stream as it
+// stands after the append, which the next decision can use without reading it again.
+func (f *Fulfillment) appendApplied(ctx context.Context, exchangeID string, s *fulfillment.Saga, evs []fulfillment.Event, meta es.Metadata) error {
+	if _, err := f.append(ctx, exchangeID, s, evs, meta); err != nil {
+		return err
+	}
+	for _, e := range evs {
+		s.Apply(e)
+	}
+	return nil
 }
 
 // maxSteps bounds one Drive call; every step appends, so a saga never needs many in a row.
@@ -132,7 +151,13 @@ const maxSteps = 16
 // Drive does whatever the saga says is due now, step after step, until it has to wait or is
 // done. It returns the action it stopped at (Wait with its time, or Nothing).
 func (f *Fulfillment) Drive(ctx context.Context, exchangeID string) (fulfillment.Action, error) {
-	var s *fulfillment.Saga
+	return f.drive(ctx, exchangeID, nil)
+}
+
+// drive is Drive from s, the saga as this process last appended to it (nil: read it first).
+// A saga moved on by another driver since then makes the next append conflict, and the
+// stream is read again.
+func (f *Fulfillment) drive(ctx context.Context, exchangeID string, s *fulfillment.Saga) (fulfillment.Action, error) {
 	for range maxSteps {
 		if s == nil {
 			var err error
@@ -217,24 +242,26 @@ func (f *Fulfillment) refund(ctx context.Context, s *fulfillment.Saga, meta es.M
 
 // ShipmentCreated records the warehouse's answer and drives the saga on.
 func (f *Fulfillment) ShipmentCreated(ctx context.Context, exchangeID, carrier, expressNo string) error {
-	if err := f.record(ctx, exchangeID, func(s *fulfillment.Saga, now time.Time) ([]fulfillment.Event, error) {
+	s, err := f.record(ctx, exchangeID, func(s *fulfillment.Saga, now time.Time) ([]fulfillment.Event, error) {
 		return s.OnShipmentCreated(carrier, expressNo, now)
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	_, err := f.Drive(ctx, exchangeID)
+	_, err = f.drive(ctx, exchangeID, s)
 	return err
 }
 
 // ShipmentFailed records the warehouse's failure to get a shipment (temporary: retried after a
 // backoff; permanent: compensated) and drives the saga on.
 func (f *Fulfillment) ShipmentFailed(ctx context.Context, exchangeID, reason string, temporary bool) error {
-	if err := f.record(ctx, exchangeID, func(s *fulfillment.Saga, now time.Time) ([]fulfillment.Event, error) {
+	s, err := f.record(ctx, exchangeID, func(s *fulfillment.Saga, now time.Time) ([]fulfillment.Event, error) {
 		return s.OnAttemptFailed(fulfillment.StepShipment, reason, temporary, now, f.policy), nil
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	_, err := f.Drive(ctx, exchangeID)
+	_, err = f.drive(ctx, exchangeID, s)
 	return err
 }
 
@@ -289,10 +316,13 @@ func (f *Fulfillment) Abandon(ctx context.Context, sagaID, by, reason string) (e
 	return pos, nil
 }
 
-func (f *Fulfillment) record(ctx context.Context, exchangeID string, decide func(*fulfillment.Saga, time.Time) ([]fulfillment.Event, error)) error {
-	return commands.RetryOnConflict(ctx, func() error {
-		s, err := f.load(ctx, exchangeID)
-		if err != nil {
+// record decides on the saga as its stream has it and appends the outcome; it returns the saga
+// as it stands after that append.
+func (f *Fulfillment) record(ctx context.Context, exchangeID string, decide func(*fulfillment.Saga, time.Time) ([]fulfillment.Event, error)) (*fulfillment.Saga, error) {
+	var s *fulfillment.Saga
+	err := commands.RetryOnConflict(ctx, func() error {
+		var err error
+		if s, err = f.load(ctx, exchangeID); err != nil {
 			return err
 		}
 		if s.Version() == 0 {
@@ -302,7 +332,7 @@ func (f *Fulfillment) record(ctx context.Context, exchangeID string, decide func
 		if err != nil {
 			return err
 		}
-		_, err = f.append(ctx, exchangeID, s, evs, sagaMeta(exchangeID, ""))
-		return err
+		return f.appendApplied(ctx, exchangeID, s, evs, sagaMeta(exchangeID, ""))
 	})
+	return s, err
 }
