@@ -115,6 +115,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	a.closers = append(a.closers, a.Pool.Close)
 	a.ReadDB = postgres.ReadDB(a.Pool)
 
+	eventsInPool := false // the events are committed to a.Pool's database
 	switch {
 	case opts.Store != nil:
 		a.Store = opts.Store
@@ -132,6 +133,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			return nil, err
 		}
 		a.Store = pgstore.New(a.Pool)
+		eventsInPool = true
 	}
 	a.Codec = eventtypes.Codec()
 
@@ -146,7 +148,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	}
 	a.Runner = projector.New(a.Pool, a.Store, a.Log)
 	a.HTTP = httpapi.New(httpapi.Options{
-		Secret: a.Secret, Pool: a.Pool, Logger: a.Log, Positions: a.Runner,
+		Secret: a.Secret, Pool: a.Pool, Logger: a.Log, Positions: a.Runner, ClaimsFlushedByCommands: eventsInPool,
 		Ready: []httpapi.ReadyCheck{
 			{Name: "database", Check: func(ctx context.Context) error { return a.Pool.Ping(ctx) }},
 			{Name: "event_store", Check: func(ctx context.Context) error { _, err := a.Store.Head(ctx); return err }},

@@ -373,3 +373,37 @@ func TestAnAnswerThatCouldNotBeStoredIsNeverRunAgain(t *testing.T) {
 	assert.Equal(t, string(first.body), string(later.body))
 	assert.Equal(t, int64(1), h.runs.Load())
 }
+
+// A claim commits without waiting for its WAL flush (the command's own commit flushes it), and
+// that setting stays inside the claim's transaction: the handler, run next on the very same
+// connection, and the answer stored after it commit durably.
+func TestAClaimsAsynchronousCommitDoesNotLeakIntoTheConnection(t *testing.T) {
+	cfg := pgtest.New(t).Config().Copy()
+	cfg.MaxConns, cfg.MinConns = 1, 0 // the claim, the handler and the answer share one connection
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	var seen []string
+	h := func(c echo.Context) error {
+		var setting string
+		if err := pool.QueryRow(c.Request().Context(), `SHOW synchronous_commit`).Scan(&setting); err != nil {
+			return err
+		}
+		seen = append(seen, setting)
+		return httpapi.JSON(c, http.StatusCreated, map[string]any{"ok": true})
+	}
+	f := newFixture(t, httpapi.Options{Pool: pool, ClaimsFlushedByCommands: true})
+	f.srv.Handle(http.MethodPost, "/t/users/:user_id/earnings", h)
+	f.start(t)
+	tok := token(t, "shop", auth.RoleService)
+
+	for _, key := range []string{"k-1", "k-2"} {
+		r := f.do(t, post(tok, key, `{"amount":10}`))
+		require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	}
+	assert.Equal(t, []string{"on", "on"}, seen, "synchronous_commit as the handler found it after each claim")
+	var status int
+	require.NoError(t, pool.QueryRow(context.Background(),
+		`SELECT status FROM http_idempotency_keys WHERE key = 'k-2'`).Scan(&status))
+	assert.Equal(t, http.StatusCreated, status)
+}

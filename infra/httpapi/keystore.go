@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -30,6 +31,8 @@ type keyStore struct {
 	beat   bool           // a heartbeat loop runs
 
 	beatEvery, abandonAfter time.Duration // heartbeatEvery and abandonedAfter when it was made
+
+	asyncClaims bool // Options.ClaimsFlushedByCommands
 }
 
 // Heartbeats: a running request's claim is refreshed every heartbeatEvery; a claim not refreshed
@@ -40,8 +43,8 @@ var (
 	abandonedAfter = 30 * time.Second
 )
 
-func newKeyStore(pool *pgxpool.Pool) *keyStore {
-	k := &keyStore{pool: pool, live: map[string]int{}, beatEvery: heartbeatEvery, abandonAfter: abandonedAfter}
+func newKeyStore(pool *pgxpool.Pool, asyncClaims bool) *keyStore {
+	k := &keyStore{pool: pool, asyncClaims: asyncClaims, live: map[string]int{}, beatEvery: heartbeatEvery, abandonAfter: abandonedAfter}
 	k.claims = grouping.Runner[claimReq]{Parallel: 2, Max: maxKeyGroup, Run: func(reqs []*claimReq) error {
 		return eachOnRefusal(reqs, k.claimGroup, func(r *claimReq, err error) { r.err = err })
 	}}
@@ -108,7 +111,17 @@ func (k *keyStore) claimGroup(ctx context.Context, reqs []*claimReq) error {
 		first[id{r.sub, r.key}] = true
 		subs, keys, owners, hashes = append(subs, r.sub), append(keys, r.key), append(owners, r.owner), append(hashes, r.hash)
 	}
-	rows, err := k.pool.Query(ctx, `
+	// A claim's commit need not wait for its WAL to reach the disk when the command commits
+	// its events to this database: whatever the command then makes durable (its events, or
+	// its stored answer) is committed later in the same log, so it flushes the claim with it,
+	// and a claim lost in a database crash had nothing durable behind it. (Events kept in
+	// another store would not flush it.) The statements share one round trip and one implicit
+	// transaction, to which set_config(..., true) confines the setting.
+	b := &pgx.Batch{}
+	if k.asyncClaims {
+		b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
+	}
+	b.Queue(`
 		INSERT INTO http_idempotency_keys AS k (subject, key, request_hash, owner)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::uuid[])
 		ON CONFLICT (subject, key) DO UPDATE
@@ -116,26 +129,43 @@ func (k *keyStore) claimGroup(ctx context.Context, reqs []*claimReq) error {
 		WHERE k.status IS NULL AND k.request_hash = excluded.request_hash
 		  AND k.heartbeat_at < now() - make_interval(secs => $5)
 		RETURNING owner::text`, subs, keys, hashes, owners, k.abandonAfter.Seconds())
+	br := k.pool.SendBatch(ctx, b)
+	won, err := claimed(br, k.asyncClaims)
+	// Close reads to the end of the batch: its commit.
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
-		return err
-	}
-	won := map[string]bool{}
-	for rows.Next() {
-		var o string
-		if err := rows.Scan(&o); err != nil {
-			rows.Close()
-			return err
-		}
-		won[o] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, r := range reqs {
 		r.claimed = won[r.owner]
 	}
 	return nil
+}
+
+// claimed reads the owners whose claim the batch's insert took.
+func claimed(br pgx.BatchResults, setting bool) (map[string]bool, error) {
+	if setting {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	won := map[string]bool{}
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		won[o] = true
+	}
+	rows.Close()
+	return won, rows.Err()
 }
 
 // complete stores the answer of owner's request.

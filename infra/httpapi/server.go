@@ -35,12 +35,15 @@ type PositionWaiter interface {
 
 // Options configures a Server.
 type Options struct {
-	Secret    []byte        // HS256 key of the bearer tokens
-	Pool      *pgxpool.Pool // stores idempotency keys; nil: keys are checked but not remembered
-	Logger    *slog.Logger  // nil: slog.Default()
-	Ready     []ReadyCheck
-	Positions PositionWaiter       // nil: ?min_position is validated but not waited for
-	Registry  *prometheus.Registry // nil: a new one with Go and process collectors
+	Secret []byte        // HS256 key of the bearer tokens
+	Pool   *pgxpool.Pool // stores idempotency keys; nil: keys are checked but not remembered
+	// ClaimsFlushedByCommands: the commands commit their events to Pool's database, so an
+	// Idempotency-Key's claim can commit without waiting for its own WAL flush (keystore.go).
+	ClaimsFlushedByCommands bool
+	Logger                  *slog.Logger // nil: slog.Default()
+	Ready                   []ReadyCheck
+	Positions               PositionWaiter       // nil: ?min_position is validated but not waited for
+	Registry                *prometheus.Registry // nil: a new one with Go and process collectors
 
 	// Zero values take the contract's defaults (docs/http-contract.md); tests shorten them.
 	MinPositionWait time.Duration // default 2s
@@ -115,7 +118,7 @@ func New(opts Options) *Server {
 		s.log = slog.Default()
 	}
 	if s.pool != nil {
-		s.keys = newKeyStore(s.pool)
+		s.keys = newKeyStore(s.pool, opts.ClaimsFlushedByCommands)
 	}
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
