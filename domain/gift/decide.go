@@ -100,7 +100,15 @@ func (g *Gift) Reserve(exchangeID, userID string, qty int64, until, now time.Tim
 	case err != nil || len(evs) == 0:
 		return nil, st, err
 	}
-	return append(toEvents(evs), ReservedFor{ExchangeID: exchangeID, UserID: userID, At: now.UTC()}), st, nil
+	// The member travels in the reservation itself: one event per reservation, where histories
+	// written before this change have a ReservedFor after it.
+	for i, e := range evs {
+		if r, ok := e.(supply.Reserved); ok {
+			r.For = userID
+			evs[i] = r
+		}
+	}
+	return toEvents(evs), st, nil
 }
 
 // Commit makes an exchange's reservation final.

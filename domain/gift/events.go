@@ -25,9 +25,10 @@ type Defined struct {
 	At          time.Time `json:"at"`
 }
 
-// ReservedFor names the member a reservation is for. It travels with the supply.Reserved of
-// the same exchange: the timeout sweeper asks that member's points stream whether the exchange
-// happened before it decides to commit or to release.
+// ReservedFor names the member a reservation is for. It travelled with the supply.Reserved of
+// the same exchange until supply.Reserved carried the member itself (For); histories written
+// before that keep it, and it is still read. The timeout sweeper asks that member's points
+// stream whether the exchange happened before it decides to commit or to release.
 type ReservedFor struct {
 	ExchangeID string    `json:"exchange_id"`
 	UserID     string    `json:"user_id"`

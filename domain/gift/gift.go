@@ -71,7 +71,7 @@ func (g *Gift) Apply(e Event) {
 		g.returned[e.ExchangeID] = true
 	case supply.Reserved:
 		g.stock.Apply(e)
-		g.open[e.Key] = reservation{until: e.Until}
+		g.open[e.Key] = reservation{until: e.Until, user: e.For}
 	case supply.Committed:
 		g.stock.Apply(e)
 		delete(g.open, e.Key)

@@ -93,8 +93,7 @@ func TestReserveNamesTheMemberAndTakesStock(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, supply.StatusReserved, st)
 	assert.Equal(t, []gift.Event{
-		supply.Reserved{Key: "ex-1", Qty: 2, Until: at(time.Minute), At: at(time.Second)},
-		gift.ReservedFor{ExchangeID: "ex-1", UserID: "u-1", At: at(time.Second)},
+		supply.Reserved{Key: "ex-1", Qty: 2, Until: at(time.Minute), At: at(time.Second), For: "u-1"},
 	}, events)
 	apply(t, g, events)
 	assert.Equal(t, int64(1), g.Available())
@@ -106,6 +105,20 @@ func TestReserveNamesTheMemberAndTakesStock(t *testing.T) {
 	assert.Equal(t, at(time.Minute), until)
 	assert.Equal(t, []string{"ex-1"}, g.Due(at(time.Minute)))
 	assert.Empty(t, g.Due(at(59*time.Second)))
+}
+
+// Histories written before supply.Reserved carried the member name it in a ReservedFor after
+// the reservation; they still say whose exchange it is.
+func TestAnOlderHistoryNamesTheMemberInAReservedFor(t *testing.T) {
+	g := mug(3)
+	apply(t, g, []gift.Event{
+		supply.Reserved{Key: "ex-1", Qty: 2, Until: at(time.Minute), At: at(time.Second)},
+		gift.ReservedFor{ExchangeID: "ex-1", UserID: "u-1", At: at(time.Second)},
+	})
+	owner, ok := g.Owner("ex-1")
+	assert.True(t, ok)
+	assert.Equal(t, "u-1", owner)
+	assert.Equal(t, int64(1), g.Available())
 }
 
 func TestReserveMoreThanAvailableIsOutOfStock(t *testing.T) {

@@ -17,12 +17,15 @@ type Adjusted struct {
 	At    time.Time `json:"at"`
 }
 
-// Reserved holds Qty units for Key until Until; the sweeper releases it after that.
+// Reserved holds Qty units for Key until Until; the sweeper releases it after that. For names
+// whom the reservation is for, where the supply's owner keeps that (a gift's exchanges: the
+// member whose points stream tells whether the exchange happened); empty otherwise.
 type Reserved struct {
 	Key   string    `json:"key"`
 	Qty   int64     `json:"qty"`
 	Until time.Time `json:"until"`
 	At    time.Time `json:"at"`
+	For   string    `json:"for,omitempty"`
 }
 
 // Committed makes a reservation final.

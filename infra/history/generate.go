@@ -160,8 +160,7 @@ func (g *generator) member() {
 		giftID := fmt.Sprintf("bench-gift-%d", g.members%g.opts.Gifts)
 		x := u + "-x1"
 		gs := gift.Stream(giftID)
-		g.add(gs, supply.Reserved{Key: x, Qty: 1, Until: g.now().Add(time.Minute), At: g.now()})
-		g.add(gs, gift.ReservedFor{ExchangeID: x, UserID: u, At: g.now()})
+		g.add(gs, supply.Reserved{Key: x, Qty: 1, Until: g.now().Add(time.Minute), At: g.now(), For: u})
 		g.add(ps, points.CreditsExchanged{ExchangeID: x, GiftID: giftID, Quantity: 1, PointsSpent: 100,
 			Lots: []points.Take{{Lot: l2, Amount: 100}}, Address: points.Address{Name: "Bench", Phone: "+100", Line1: "1 Bench St",
 				City: "Benchville", PostalCode: "00000", Country: "US"}, At: g.now()})

@@ -131,7 +131,7 @@ func (b *catalogBatch) fold(giftID string, e es.Event) {
 	case supply.Adjusted:
 		b.delta(giftID, e.At).total += e.Delta
 	case supply.Reserved:
-		b.open[e.Key] = &openReservation{gift: giftID, qty: e.Qty, until: e.Until}
+		b.open[e.Key] = &openReservation{gift: giftID, user: e.For, qty: e.Qty, until: e.Until}
 		b.delta(giftID, e.At).reserved += e.Qty
 	case supply.Committed:
 		if o, ok := b.open[e.Key]; ok {
