@@ -180,7 +180,8 @@ func (g *group) applyParts(ctx context.Context, parts []part, last es.Position) 
 	// The parts share the batch's events: each is decoded once for all the projections.
 	ctx = es.WithDecodeMemo(ctx)
 	path, shared := g.sharedPath(ctx, parts)
-	err := g.inTx(ctx, func(tx *pgx.Conn) error {
+	pipe := &pipeline{}
+	err := g.inTx(ctx, pipe, func(tx *pgx.Conn) error {
 		won, err := beginBatch(ctx, tx, parts, last, path)
 		if err != nil {
 			return err
@@ -193,19 +194,31 @@ func (g *group) applyParts(ctx context.Context, parts []part, last es.Position) 
 			if p.idle {
 				continue
 			}
+			pipe.owner = p.m.e.p.Name()
 			if !shared {
-				if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schemaName(p.m.e.p.Name(), p.m.gen)+", public"); err != nil {
-					return err
-				}
+				var set pgx.Batch
+				set.Queue("SET LOCAL search_path = " + schemaName(p.m.e.p.Name(), p.m.gen) + ", public")
+				pipe.queue(set.QueuedQueries[0])
 			}
-			if err := p.m.e.p.Apply(ctx, pgTx{tx}, p.events); err != nil {
-				failed = p.m
+			if err := p.m.e.p.Apply(ctx, pgTx{tx: tx, pipe: pipe}, p.events); err != nil {
 				return fmt.Errorf("projector: %s at %v: %w", p.m.e.p.Name(), p.events[0].Position, err)
 			}
 		}
+		pipe.owner = ""
 		return nil
 	})
 	if err != nil {
+		// The projection that failed: the one whose queued statement the server refused (it
+		// may have been sent while a later projection ran), else the one whose Apply failed.
+		name := pipe.owner
+		if pe := (*pipelineError)(nil); errors.As(err, &pe) {
+			name = pe.owner
+		}
+		for _, p := range parts {
+			if name != "" && p.m.e.p.Name() == name {
+				failed = p.m
+			}
+		}
 		if failed != nil {
 			g.drop(failed, err)
 		} else if ctx.Err() == nil {
@@ -226,10 +239,10 @@ func (g *group) applyParts(ctx context.Context, parts []part, last es.Position) 
 }
 
 // inTx runs fn in a transaction on a connection of the pool. fn begins the transaction itself
-// (beginBatch sends BEGIN in one round trip with the batch's first statements); inTx commits,
-// or rolls back when fn fails. A connection left in a transaction (the rollback failed) is not reused: the pool
-// closes it.
-func (g *group) inTx(ctx context.Context, fn func(tx *pgx.Conn) error) error {
+// (beginBatch sends BEGIN in one round trip with the batch's first statements); inTx sends what
+// fn left in pipe with the COMMIT, or rolls back when fn or a statement fails. A connection
+// left in a transaction (the rollback failed) is not reused: the pool closes it.
+func (g *group) inTx(ctx context.Context, pipe *pipeline, fn func(tx *pgx.Conn) error) error {
 	c, err := g.r.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -240,8 +253,12 @@ func (g *group) inTx(ctx context.Context, fn func(tx *pgx.Conn) error) error {
 		_, _ = conn.Exec(ctx, "ROLLBACK")
 		return err
 	}
-	tag, err := conn.Exec(ctx, "COMMIT")
+	var commit pgx.Batch
+	commit.Queue("COMMIT")
+	pipe.queue(commit.QueuedQueries[0])
+	tag, err := pipe.sendTag(ctx, conn)
 	if err != nil {
+		_, _ = conn.Exec(ctx, "ROLLBACK")
 		return err
 	}
 	if tag.String() != "COMMIT" {

@@ -372,7 +372,7 @@ func (r *Runner) applyChunk(ctx context.Context, p projections.Projector, gen in
 		if c.memo != nil {
 			ctx = es.WithMemo(ctx, c.memo)
 		}
-		if err := p.Apply(ctx, pgTx{tx}, c.events); err != nil {
+		if err := p.Apply(ctx, pgTx{tx: tx}, c.events); err != nil {
 			return fmt.Errorf("projector: %s at %v: %w", p.Name(), c.events[0].Position, err)
 		}
 		return nil

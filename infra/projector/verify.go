@@ -177,7 +177,7 @@ func (r *Runner) buildTo(ctx context.Context, e *entry, schema string, target es
 				if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+schema+", public"); err != nil {
 					return err
 				}
-				return e.p.Apply(ctx, pgTx{tx}, c.events[:n])
+				return e.p.Apply(ctx, pgTx{tx: tx}, c.events[:n])
 			})
 			if err != nil {
 				return fmt.Errorf("projector: %s at %v: %w", e.p.Name(), c.events[0].Position, err)

@@ -140,12 +140,14 @@ func (r *entryRows) write(ctx context.Context, tx projections.Tx) error {
 		}
 		return nil
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO points_ledger (user_id, version, idx, entry_id, type, amount, reason, ref, occurred_at, lot_id, lots)
+	// A batch, not Exec: nothing is read back, so a live batch can send it with its commit.
+	b := tx.Batch()
+	b.Queue(`INSERT INTO points_ledger (user_id, version, idx, entry_id, type, amount, reason, ref, occurred_at, lot_id, lots)
 		SELECT u, v, i, id, t, a, r, f, o, l, k::jsonb
 		FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[],
 			$9::timestamptz[], $10::text[], $11::text[]) AS x(u, v, i, id, t, a, r, f, o, l, k)`,
 		r.users, r.versions, r.idx, r.ids, r.types, r.amounts, r.reasons, r.refs, r.at, r.lotIDs, r.lots)
-	if err != nil {
+	if err := b.Send(ctx); err != nil {
 		return fmt.Errorf("points ledger: insert: %w", err)
 	}
 	return nil
