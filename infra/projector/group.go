@@ -196,9 +196,7 @@ func (g *group) applyParts(ctx context.Context, parts []part, last es.Position) 
 			}
 			pipe.owner = p.m.e.p.Name()
 			if !shared {
-				var set pgx.Batch
-				set.Queue("SET LOCAL search_path = " + schemaName(p.m.e.p.Name(), p.m.gen) + ", public")
-				pipe.queue(set.QueuedQueries[0])
+				pipe.add("SET LOCAL search_path = " + schemaName(p.m.e.p.Name(), p.m.gen) + ", public")
 			}
 			if err := p.m.e.p.Apply(ctx, pgTx{tx: tx, pipe: pipe}, p.events); err != nil {
 				return fmt.Errorf("projector: %s at %v: %w", p.m.e.p.Name(), p.events[0].Position, err)
@@ -253,9 +251,7 @@ func (g *group) inTx(ctx context.Context, pipe *pipeline, fn func(tx *pgx.Conn) 
 		_, _ = conn.Exec(ctx, "ROLLBACK")
 		return err
 	}
-	var commit pgx.Batch
-	commit.Queue("COMMIT")
-	pipe.queue(commit.QueuedQueries[0])
+	pipe.add("COMMIT")
 	tag, err := pipe.sendTag(ctx, conn)
 	if err != nil {
 		_, _ = conn.Exec(ctx, "ROLLBACK")

@@ -112,12 +112,16 @@ func (p *pipeline) queue(q *pgx.QueuedQuery) {
 	p.owners = append(p.owners, p.owner)
 }
 
-// send sends what is queued in one round trip and returns the last statement's tag.
+// add queues a statement of the runner's own (or of the projection being applied).
+func (p *pipeline) add(sql string) { p.queue((&pgx.Batch{}).Queue(sql)) }
+
+// send sends what is queued in one round trip.
 func (p *pipeline) send(ctx context.Context, tx txQuerier) error {
 	_, err := p.sendTag(ctx, tx)
 	return err
 }
 
+// sendTag is send, returning the last statement's tag.
 func (p *pipeline) sendTag(ctx context.Context, tx txQuerier) (pgconn.CommandTag, error) {
 	if p == nil || p.b.Len() == 0 {
 		return pgconn.CommandTag{}, nil
