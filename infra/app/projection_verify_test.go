@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -18,7 +16,6 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/eventtypes"
 	"github.com/loyaltyforge/loyalty/infra/history"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
-	"github.com/loyaltyforge/loyalty/infra/projector"
 	addressproj "github.com/loyaltyforge/loyalty/projections/address"
 	consoleproj "github.com/loyaltyforge/loyalty/projections/console"
 	couponproj "github.com/loyaltyforge/loyalty/projections/coupon"
@@ -39,26 +36,12 @@ func TestVerifyOfEveryProjectionPassesAfterSequencesJump(t *testing.T) {
 	_, err := history.Generate(ctx, pool, history.GenerateOptions{Events: 3000, Chunk: 1000})
 	require.NoError(t, err)
 
-	r := projector.New(pool, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	r.Add(couponproj.New(codec))
-	r.Add(couponproj.NewDetails(codec))
-	r.Add(giftproj.NewCatalog(codec))
-	r.Add(giftproj.NewExchanges(codec))
-	r.Add(giftproj.NewSagas(codec, giftPolicy(time.Second), giftStartGrace))
-	r.Add(inboxproj.NewMessages(codec))
-	r.Add(inboxproj.NewReminders(codec))
-	r.Add(inboxproj.NewExchanges(codec))
-	r.Add(inboxproj.NewCouponReceipts(codec))
-	r.Add(orderproj.New(codec))
-	r.Add(addressproj.New(codec))
-	r.Add(pointsproj.NewAccounts(codec))
-	r.Add(pointsproj.NewLedger(codec))
-	r.Add(consoleproj.New(codec))
-	r.Add(pointsproj.NewLotTrace(codec))
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(runCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r := runProjections(t, pool, store,
+		couponproj.New(codec), couponproj.NewDetails(codec),
+		giftproj.NewCatalog(codec), giftproj.NewExchanges(codec), giftproj.NewSagas(codec, giftPolicy(time.Second), giftStartGrace),
+		inboxproj.NewMessages(codec), inboxproj.NewReminders(codec), inboxproj.NewExchanges(codec), inboxproj.NewCouponReceipts(codec),
+		orderproj.New(codec), addressproj.New(codec),
+		pointsproj.NewAccounts(codec), pointsproj.NewLedger(codec), consoleproj.New(codec), pointsproj.NewLotTrace(codec))
 
 	at := time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
 	appendExchanges := func(from, to int) int64 {

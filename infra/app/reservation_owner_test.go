@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -17,7 +15,6 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/eventtypes"
 	"github.com/loyaltyforge/loyalty/infra/postgres"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
-	"github.com/loyaltyforge/loyalty/infra/projector"
 	giftproj "github.com/loyaltyforge/loyalty/projections/gift"
 	giftrm "github.com/loyaltyforge/loyalty/readmodels/gift"
 )
@@ -32,12 +29,7 @@ func TestOpenReservationsNameTheirMemberHoweverTheHistorySaysIt(t *testing.T) {
 	pool := pgtest.New(t)
 	codec := eventtypes.Codec()
 	store := pgstore.New(pool)
-	r := projector.New(pool, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	r.Add(giftproj.NewCatalog(codec))
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(runCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r := runProjections(t, pool, store, giftproj.NewCatalog(codec))
 
 	at := time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
 	until := at.Add(time.Minute)

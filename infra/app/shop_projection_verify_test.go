@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -20,7 +18,6 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/eventstore/pgstore"
 	"github.com/loyaltyforge/loyalty/infra/eventtypes"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
-	"github.com/loyaltyforge/loyalty/infra/projector"
 	addressproj "github.com/loyaltyforge/loyalty/projections/address"
 	giftproj "github.com/loyaltyforge/loyalty/projections/gift"
 	inboxproj "github.com/loyaltyforge/loyalty/projections/inbox"
@@ -34,17 +31,9 @@ func TestShopFeatureProjectionsRebuildToWhatTheyWroteLive(t *testing.T) {
 	pool := pgtest.New(t)
 	codec := eventtypes.Codec()
 	store := pgstore.New(pool)
-	r := projector.New(pool, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	r.Add(giftproj.NewCatalog(codec))
-	r.Add(giftproj.NewExchanges(codec))
-	r.Add(giftproj.NewSagas(codec, giftPolicy(time.Second), giftStartGrace))
-	r.Add(inboxproj.NewMessages(codec))
-	r.Add(inboxproj.NewExchanges(codec))
-	r.Add(addressproj.New(codec))
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(runCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r := runProjections(t, pool, store, giftproj.NewCatalog(codec), giftproj.NewExchanges(codec),
+		giftproj.NewSagas(codec, giftPolicy(time.Second), giftStartGrace), inboxproj.NewMessages(codec),
+		inboxproj.NewExchanges(codec), addressproj.New(codec))
 
 	at := time.Date(2031, 3, 1, 12, 0, 0, 0, time.UTC)
 	var last es.AppendResult

@@ -98,15 +98,11 @@ func TestALiveBatchSendsItsProjectionsWritesWithItsCommit(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	store := pgstore.New(pool)
-	r := projector.New(pool, store, nil)
 	names := []string{"wa", "wb", "wc"}
-	for _, n := range names {
-		r.Add(writer{n})
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r, _ := env{pool: pool, store: store}.run(t, writer{names[0]}, func(r *projector.Runner) {
+		r.Add(writer{names[1]})
+		r.Add(writer{names[2]})
+	})
 
 	var last int64
 	for i := range 8 {
@@ -163,13 +159,7 @@ func (p refuser) Apply(ctx context.Context, tx projections.Tx, events []es.Recor
 // the same batch again for all of them, forever.
 func TestAStatementRefusedAtCommitStopsOnlyTheProjectionThatQueuedIt(t *testing.T) {
 	e := newEnv(t)
-	r := projector.New(e.pool, e.store, nil)
-	r.Add(writer{"good"})
-	r.Add(refuser{writer{"picky"}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	r, _ := e.run(t, writer{"good"}, func(r *projector.Runner) { r.Add(refuser{writer{"picky"}}) })
 	waitFor(t, r, e.tick(t, "s-0", 1))
 
 	// when a batch holds an event the picky projection's statement cannot take
