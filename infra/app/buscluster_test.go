@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	couponcmd "github.com/loyaltyforge/loyalty/commands/coupon"
 	"github.com/loyaltyforge/loyalty/infra/app/apptest"
 	"github.com/loyaltyforge/loyalty/infra/bus"
 	"github.com/loyaltyforge/loyalty/infra/bus/bustest"
@@ -107,9 +108,12 @@ func TestTheBusOnAClusterOfThreeLosesANodeMidLoad(t *testing.T) {
 	}
 
 	// Load, and the stream's leader goes in the middle of it.
-	batch("before", 10000)
+	// Forty chunks: a process serves eight at once, so when the first is done most are still to
+	// come. With ten, the first and the last could finish within one poll of the job.
+	const beforeUsers = 40000
+	batch("before", beforeUsers)
 	batch("during", 3000)
-	jobBefore := issue("before", 10000) // ten chunks
+	jobBefore := issue("before", beforeUsers)
 	before := load(false, 10)
 	// Stop it once the first chunk is done: the job's other chunks are in flight.
 	progress := func(jobID string) map[string]any {
@@ -178,11 +182,12 @@ func TestTheBusOnAClusterOfThreeLosesANodeMidLoad(t *testing.T) {
 	}
 	assert.Zero(t, count(`SELECT count(*) FROM es_events WHERE event_type = 'coupon.issuance_chunk_requeued.v1'`),
 		"a chunk was re-queued from the log: the bus lost it")
-	for b, users := range map[string]int{"before": 10000, "during": 3000} {
+	for b, users := range map[string]int{"before": beforeUsers, "during": 3000} {
 		assert.Equal(t, users, count(`SELECT count(*) FROM es_events WHERE event_type = 'coupon.received.v1' AND data->>'batch_id' = $1`, b), b)
 		assert.Equal(t, users, count(`SELECT count(DISTINCT stream_id) FROM es_events WHERE event_type = 'coupon.received.v1' AND data->>'batch_id' = $1`, b), b)
 	}
-	assert.Equal(t, 13, count(`SELECT count(*) FROM es_events WHERE event_type = 'coupon.issuance_chunk_done.v1'`), "one done per chunk")
+	chunks := (beforeUsers+couponcmd.ChunkSize-1)/couponcmd.ChunkSize + (3000+couponcmd.ChunkSize-1)/couponcmd.ChunkSize
+	assert.Equal(t, chunks, count(`SELECT count(*) FROM es_events WHERE event_type = 'coupon.issuance_chunk_done.v1'`), "one done per chunk")
 	assert.Equal(t, len(all), count(`SELECT count(*) FROM es_events WHERE event_type = 'fulfillment.started.v1'`), "one saga per exchange")
 	assert.Equal(t, len(all), count(`SELECT count(*) FROM es_events WHERE event_type = 'fulfillment.delivered.v1'`))
 	assert.Zero(t, count(`SELECT count(*) FROM (SELECT exchange_id FROM shipment_requests GROUP BY 1 HAVING count(*) > 1) d`), "an exchange shipped twice")
