@@ -193,3 +193,17 @@ func TestAnAppendPastItsDeadlineIsNotWrittenLater(t *testing.T) {
 	_, err = s.Append(ctx, "stalled", es.Exactly(1), []es.EventData{event(es.NewID())})
 	assert.NoError(t, err)
 }
+
+// The append functions plan their statements once per connection (migration 00550): left to
+// the plan cache, es_append_many's insert was planned again on every call, a third of its
+// database time under load. A later CREATE OR REPLACE of either function drops the setting
+// unless it says it again; this test is what notices.
+func TestTheAppendFunctionsKeepOneGenericPlan(t *testing.T) {
+	pool := pgtest.New(t, 2)
+	for _, fn := range []string{"es_append_many", "es_append"} {
+		var config []string
+		require.NoError(t, pool.QueryRow(context.Background(),
+			`SELECT coalesce(proconfig, '{}') FROM pg_proc WHERE proname = $1`, fn).Scan(&config), fn)
+		assert.Contains(t, config, "plan_cache_mode=force_generic_plan", fn)
+	}
+}
