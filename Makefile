@@ -70,6 +70,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzAccount -fuzztime 30s ./domain/points
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./domain/es
 	$(GO) test -run '^$$' -fuzz FuzzBindJSON -fuzztime 30s ./infra/httpapi
+	$(GO) test -run '^$$' -fuzz FuzzStrictScanAgreesWithTokens -fuzztime 30s ./infra/httpapi
 	$(GO) test -run '^$$' -fuzz FuzzNormalizeCode -fuzztime 30s ./domain/coupon
 	$(GO) test -run '^$$' -fuzz FuzzMetadata -fuzztime 30s ./infra/eventstore/pgstore
 	$(GO) test -run '^$$' -fuzz FuzzDecodeReadsAsEncodingJSON -fuzztime 30s ./infra/eventtypes
