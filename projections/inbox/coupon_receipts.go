@@ -15,15 +15,19 @@ import (
 const couponReceiptsSchema = `
 -- Coupons an issuance job put in a wallet: one coupon_received message each, keyed by
 -- dedupe_key. seq is the log position of the Received event (a function of the events alone).
+-- posted: the message is in the member's inbox (its inbox.message_posted.v1 was applied). The
+-- worker reads only unposted rows, so its pass costs what is left to post, not the history.
 CREATE TABLE inbox_coupon_receipts (
 	seq        bigint NOT NULL,
 	coupon_id  text PRIMARY KEY,
 	user_id    text NOT NULL,
 	batch_id   text NOT NULL,
 	dedupe_key text NOT NULL,
-	at         timestamptz NOT NULL
+	at         timestamptz NOT NULL,
+	posted     boolean NOT NULL DEFAULT false
 );
-CREATE INDEX inbox_coupon_receipts_seq ON inbox_coupon_receipts (seq);
+CREATE INDEX inbox_coupon_receipts_unposted ON inbox_coupon_receipts (seq) WHERE NOT posted;
+CREATE INDEX inbox_coupon_receipts_unposted_key ON inbox_coupon_receipts (dedupe_key) WHERE NOT posted;
 `
 
 // CouponReceipts maintains inbox_coupon_receipts from the coupons issuance jobs give. A claim
@@ -37,7 +41,8 @@ func (*CouponReceipts) Name() string     { return "inbox_coupon_receipts" }
 func (*CouponReceipts) Schema() string   { return couponReceiptsSchema }
 func (*CouponReceipts) Tables() []string { return []string{"inbox_coupon_receipts"} }
 
-// Apply writes the batch's issued coupons in one statement.
+// Apply writes the batch's issued coupons in one statement, and marks posted the receipts whose
+// message the batch posted.
 func (p *CouponReceipts) Apply(ctx context.Context, tx projections.Tx, events []es.RecordedEvent) error {
 	var (
 		seq                      []int64
@@ -45,6 +50,10 @@ func (p *CouponReceipts) Apply(ctx context.Context, tx projections.Tx, events []
 		at                       []time.Time
 	)
 	received := coupon.Received{}.EventName()
+	posted, err := postedKeys(ctx, p.codec, events, inbox.KindCouponReceived)
+	if err != nil {
+		return fmt.Errorf("inbox_coupon_receipts: %w", err)
+	}
 	for i, r := range events {
 		user, onWallet := strings.CutPrefix(r.StreamID, "coupons-")
 		if !onWallet || r.Type != received {
@@ -61,14 +70,42 @@ func (p *CouponReceipts) Apply(ctx context.Context, tx projections.Tx, events []
 		seq, ids, users = append(seq, int64(r.Position.Prepare)), append(ids, rc.CouponID), append(users, user)
 		batches, key, at = append(batches, rc.BatchID), append(key, inbox.CouponReceivedKey(rc.CouponID)), append(at, rc.At)
 	}
-	if len(ids) == 0 {
+	b := tx.Batch()
+	if len(ids) > 0 {
+		b.Queue(`INSERT INTO inbox_coupon_receipts (seq, coupon_id, user_id, batch_id, dedupe_key, at)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])`,
+			seq, ids, users, batches, key, at)
+	}
+	if len(posted) > 0 {
+		// After the inserts: a receipt and its message may share the batch.
+		b.Queue(`UPDATE inbox_coupon_receipts SET posted = true WHERE dedupe_key = ANY($1) AND NOT posted`, posted)
+	}
+	if b.Len() == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO inbox_coupon_receipts (seq, coupon_id, user_id, batch_id, dedupe_key, at)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])`,
-		seq, ids, users, batches, key, at)
-	return err
+	return b.Send(ctx)
 }
 
 // EventTypePrefixes implements projections.Selective.
-func (*CouponReceipts) EventTypePrefixes() []string { return []string{coupon.Received{}.EventName()} }
+func (*CouponReceipts) EventTypePrefixes() []string {
+	return []string{coupon.Received{}.EventName(), inbox.MessagePosted{}.EventName()}
+}
+
+// postedKeys lists the dedupe keys of the messages of kind that the batch posted.
+func postedKeys(ctx context.Context, codec *es.Codec, events []es.RecordedEvent, kind string) ([]string, error) {
+	name := inbox.MessagePosted{}.EventName()
+	var keys []string
+	for i, r := range events {
+		if r.Type != name {
+			continue
+		}
+		e, err := codec.DecodeRecorded(ctx, &events[i])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.StreamID, err)
+		}
+		if m, ok := e.(inbox.MessagePosted); ok && m.Kind == kind && m.DedupeKey != "" {
+			keys = append(keys, m.DedupeKey)
+		}
+	}
+	return keys, nil
+}

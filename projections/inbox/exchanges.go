@@ -47,9 +47,13 @@ CREATE TABLE inbox_exchange_updates (
 	failure_reason  text NOT NULL,
 	points_refunded bigint NOT NULL,
 	at              timestamptz NOT NULL,
+	-- The message is in the member's inbox (its inbox.message_posted.v1 was applied): the
+	-- worker reads only unposted rows, so a pass costs what is left to post, not the history.
+	posted          boolean NOT NULL DEFAULT false,
 	PRIMARY KEY (exchange_id, status)
 );
-CREATE INDEX inbox_exchange_updates_seq ON inbox_exchange_updates (seq);
+CREATE INDEX inbox_exchange_updates_unposted ON inbox_exchange_updates (seq) WHERE NOT posted;
+CREATE INDEX inbox_exchange_updates_unposted_key ON inbox_exchange_updates (dedupe_key) WHERE NOT posted;
 `
 
 // Exchanges maintains inbox_exchanges and inbox_exchange_updates from fulfillment events.
@@ -108,6 +112,10 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 	var items []item
 	var ids []string
 	seen := map[string]bool{}
+	posted, err := postedKeys(ctx, p.codec, events, inbox.KindExchangeUpdate)
+	if err != nil {
+		return fmt.Errorf("inbox_exchanges: %w", err)
+	}
 	for _, r := range events {
 		if !strings.HasPrefix(r.Type, "fulfillment.") || !strings.HasPrefix(r.StreamID, "fulfillment-") {
 			continue
@@ -123,12 +131,14 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 			ids = append(ids, id)
 		}
 	}
-	if len(items) == 0 {
+	if len(items) == 0 && len(posted) == 0 {
 		return nil
 	}
-	state, err := loadExchanges(ctx, tx, ids)
-	if err != nil {
-		return err
+	state := map[string]*exchange{}
+	if len(ids) > 0 {
+		if state, err = loadExchanges(ctx, tx, ids); err != nil {
+			return err
+		}
 	}
 	b := tx.Batch()
 	for _, it := range items {
@@ -179,6 +189,10 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 				delivered = $10, failed = $11, failure_reason = $12, status = $13, cancelled = $14`,
 			x.id, x.user, x.gift, x.quantity, x.pointsSpent, x.carrier, x.expressNo,
 			x.requested, x.moving, x.delivered, x.failed, x.failureReason, x.status, x.cancelled)
+	}
+	if len(posted) > 0 {
+		// After the inserts: an update and its message may share the batch.
+		b.Queue(`UPDATE inbox_exchange_updates SET posted = true WHERE dedupe_key = ANY($1) AND NOT posted`, posted)
 	}
 	if b.Len() == 0 {
 		return nil
@@ -244,4 +258,6 @@ func evolve(x *exchange, e es.Event) (at time.Time, ok bool) {
 }
 
 // EventTypePrefixes implements projections.Selective.
-func (*Exchanges) EventTypePrefixes() []string { return []string{"fulfillment."} }
+func (*Exchanges) EventTypePrefixes() []string {
+	return []string{"fulfillment.", inbox.MessagePosted{}.EventName()}
+}

@@ -17,7 +17,8 @@ type CouponReceipt struct {
 // not in the inbox read model yet (which lags the posts a little: posting is idempotent).
 func UnpostedCouponReceipts(ctx context.Context, db readmodels.DB, limit int) ([]CouponReceipt, error) {
 	rows, err := db.Query(ctx, `SELECT r.user_id, r.coupon_id, r.batch_id FROM inbox_coupon_receipts r
-		WHERE NOT EXISTS (SELECT 1 FROM inbox_messages m WHERE m.user_id = r.user_id AND m.dedupe_key = r.dedupe_key)
+		WHERE NOT r.posted
+		  AND NOT EXISTS (SELECT 1 FROM inbox_messages m WHERE m.user_id = r.user_id AND m.dedupe_key = r.dedupe_key)
 		ORDER BY r.seq LIMIT $1`, limit)
 	if err != nil {
 		return nil, err

@@ -83,7 +83,8 @@ func UnpostedExchangeUpdates(ctx context.Context, db readmodels.DB, limit int) (
 	rows, err := db.Query(ctx, `SELECT u.exchange_id, u.status, u.user_id, u.gift_id, u.quantity, u.carrier,
 			u.express_no, u.failure_reason, u.points_refunded
 		FROM inbox_exchange_updates u
-		WHERE NOT EXISTS (SELECT 1 FROM inbox_messages m WHERE m.user_id = u.user_id AND m.dedupe_key = u.dedupe_key)
+		WHERE NOT u.posted
+		  AND NOT EXISTS (SELECT 1 FROM inbox_messages m WHERE m.user_id = u.user_id AND m.dedupe_key = u.dedupe_key)
 		ORDER BY u.seq LIMIT $1`, limit)
 	if err != nil {
 		return nil, err
