@@ -7,7 +7,10 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // tokenWalk is the strict check as it was before the scanner: a walk over json.Decoder.Token.
@@ -155,6 +158,17 @@ func FuzzStrictScanAgreesWithTokens(f *testing.F) {
 			t.Fatalf("body %q: scanner says %v, token walk says %v", body, got, want)
 		}
 	})
+}
+
+// A body nested deeper than encoding/json allows is left to the decoder (which refuses it)
+// after maxDepth levels, however deep it goes: a megabyte of brackets costs no megabyte of
+// stack frames.
+func TestStrictScanStopsAtTheDecodersDepth(t *testing.T) {
+	deep := []byte(strings.Repeat(`{"a":[`, 200_000) + strings.Repeat(`]}`, 200_000))
+	assert.ErrorIs(t, checkStrict(deep, reflect.TypeOf(&map[string]any{}), nil), errSyntax)
+	atLimit := []byte(strings.Repeat(`[`, maxDepth) + strings.Repeat(`]`, maxDepth))
+	assert.NoError(t, checkStrict(atLimit, reflect.TypeOf(&map[string]any{}), nil), "as deep as encoding/json goes")
+	assert.True(t, json.Valid(atLimit))
 }
 
 // In-process, for where the time goes: the strict check of an earn's body.
