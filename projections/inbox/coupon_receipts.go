@@ -50,7 +50,7 @@ func (p *CouponReceipts) Apply(ctx context.Context, tx projections.Tx, events []
 		at                       []time.Time
 	)
 	received := coupon.Received{}.EventName()
-	posted, err := postedKeys(ctx, p.codec, events, inbox.KindCouponReceived)
+	postedUsers, posted, err := postedKeys(ctx, p.codec, events, inbox.KindCouponReceived)
 	if err != nil {
 		return fmt.Errorf("inbox_coupon_receipts: %w", err)
 	}
@@ -78,7 +78,8 @@ func (p *CouponReceipts) Apply(ctx context.Context, tx projections.Tx, events []
 	}
 	if len(posted) > 0 {
 		// After the inserts: a receipt and its message may share the batch.
-		b.Queue(`UPDATE inbox_coupon_receipts SET posted = true WHERE dedupe_key = ANY($1) AND NOT posted`, posted)
+		b.Queue(`UPDATE inbox_coupon_receipts r SET posted = true FROM unnest($1::text[], $2::text[]) AS p(user_id, key)
+			WHERE r.dedupe_key = p.key AND r.user_id = p.user_id AND NOT r.posted`, postedUsers, posted)
 	}
 	if b.Len() == 0 {
 		return nil
@@ -91,21 +92,24 @@ func (*CouponReceipts) EventTypePrefixes() []string {
 	return []string{coupon.Received{}.EventName(), inbox.MessagePosted{}.EventName()}
 }
 
-// postedKeys lists the dedupe keys of the messages of kind that the batch posted.
-func postedKeys(ctx context.Context, codec *es.Codec, events []es.RecordedEvent, kind string) ([]string, error) {
+// postedKeys lists the members and dedupe keys of the messages of kind that the batch posted.
+func postedKeys(ctx context.Context, codec *es.Codec, events []es.RecordedEvent, kind string) (users, keys []string, err error) {
 	name := inbox.MessagePosted{}.EventName()
-	var keys []string
 	for i, r := range events {
 		if r.Type != name {
 			continue
 		}
 		e, err := codec.DecodeRecorded(ctx, &events[i])
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r.StreamID, err)
+			return nil, nil, fmt.Errorf("%s: %w", r.StreamID, err)
 		}
 		if m, ok := e.(inbox.MessagePosted); ok && m.Kind == kind && m.DedupeKey != "" {
-			keys = append(keys, m.DedupeKey)
+			user := m.UserID
+			if user == "" {
+				user = strings.TrimPrefix(r.StreamID, "inbox-") // the member whose inbox it is
+			}
+			users, keys = append(users, user), append(keys, m.DedupeKey)
 		}
 	}
-	return keys, nil
+	return users, keys, nil
 }

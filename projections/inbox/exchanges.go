@@ -112,7 +112,7 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 	var items []item
 	var ids []string
 	seen := map[string]bool{}
-	posted, err := postedKeys(ctx, p.codec, events, inbox.KindExchangeUpdate)
+	postedUsers, posted, err := postedKeys(ctx, p.codec, events, inbox.KindExchangeUpdate)
 	if err != nil {
 		return fmt.Errorf("inbox_exchanges: %w", err)
 	}
@@ -192,7 +192,8 @@ func (p *Exchanges) Apply(ctx context.Context, tx projections.Tx, events []es.Re
 	}
 	if len(posted) > 0 {
 		// After the inserts: an update and its message may share the batch.
-		b.Queue(`UPDATE inbox_exchange_updates SET posted = true WHERE dedupe_key = ANY($1) AND NOT posted`, posted)
+		b.Queue(`UPDATE inbox_exchange_updates r SET posted = true FROM unnest($1::text[], $2::text[]) AS p(user_id, key)
+			WHERE r.dedupe_key = p.key AND r.user_id = p.user_id AND NOT r.posted`, postedUsers, posted)
 	}
 	if b.Len() == 0 {
 		return nil
