@@ -142,7 +142,7 @@ func (s *Server) runOnce(c echo.Context, next echo.HandlerFunc, sub, key string,
 // kept alive (heartbeat) for as long as the request runs, so a retry never runs the command
 // beside it, however slow it is.
 func (s *Server) runClaimed(c echo.Context, next echo.HandlerFunc, sub, key, owner string) (err error) {
-	s.keys.hold(owner)
+	s.keys.hold(sub, key, owner)
 	res := c.Response()
 	tee := &teeWriter{ResponseWriter: res.Writer}
 	res.Writer = tee
@@ -279,9 +279,12 @@ func (s *Server) freeKey(c echo.Context, sub, key, owner string) error {
 // PurgeIdempotencyKeys deletes keys finished (or abandoned) more than olderThan ago. The
 // contract keeps keys at least IdempotencyKeyTTL; the scheduler passes that or more.
 func PurgeIdempotencyKeys(ctx context.Context, pool *pgxpool.Pool, olderThan time.Duration) (int64, error) {
+	// A key finishes after it starts, so started_at < cutoff holds of every key to purge; the
+	// index is on started_at because storing an answer must not change an indexed column.
 	tag, err := pool.Exec(ctx, `
 		DELETE FROM http_idempotency_keys
-		WHERE coalesce(completed_at, started_at) < now() - make_interval(secs => $1)`, olderThan.Seconds())
+		WHERE started_at < now() - make_interval(secs => $1)
+		  AND coalesce(completed_at, started_at) < now() - make_interval(secs => $1)`, olderThan.Seconds())
 	if err != nil {
 		return 0, fmt.Errorf("purge idempotency keys: %w", err)
 	}
