@@ -27,7 +27,9 @@ CREATE TABLE inbox_coupon_receipts (
 	posted     boolean NOT NULL DEFAULT false
 );
 CREATE INDEX inbox_coupon_receipts_unposted ON inbox_coupon_receipts (seq) WHERE NOT posted;
-CREATE INDEX inbox_coupon_receipts_unposted_key ON inbox_coupon_receipts (dedupe_key) WHERE NOT posted;
+-- Unique (the key is a function of the primary key): the planner then probes it for the keys a
+-- batch posted even before the table has statistics, instead of reading the table whole.
+CREATE UNIQUE INDEX inbox_coupon_receipts_unposted_key ON inbox_coupon_receipts (dedupe_key) WHERE NOT posted;
 `
 
 // CouponReceipts maintains inbox_coupon_receipts from the coupons issuance jobs give. A claim

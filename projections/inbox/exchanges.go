@@ -53,7 +53,9 @@ CREATE TABLE inbox_exchange_updates (
 	PRIMARY KEY (exchange_id, status)
 );
 CREATE INDEX inbox_exchange_updates_unposted ON inbox_exchange_updates (seq) WHERE NOT posted;
-CREATE INDEX inbox_exchange_updates_unposted_key ON inbox_exchange_updates (dedupe_key) WHERE NOT posted;
+-- Unique (the key is a function of the primary key): the planner then probes it for the keys a
+-- batch posted even before the table has statistics, instead of reading the table whole.
+CREATE UNIQUE INDEX inbox_exchange_updates_unposted_key ON inbox_exchange_updates (dedupe_key) WHERE NOT posted;
 `
 
 // Exchanges maintains inbox_exchanges and inbox_exchange_updates from fulfillment events.
