@@ -123,7 +123,7 @@ func (k *keyStore) claimGroup(ctx context.Context, reqs []*claimReq) error {
 	}
 	b.Queue(`
 		INSERT INTO http_idempotency_keys AS k (subject, key, request_hash, owner)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::uuid[])
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]::uuid[])
 		ON CONFLICT (subject, key) DO UPDATE
 		SET started_at = now(), heartbeat_at = now(), owner = excluded.owner
 		WHERE k.status IS NULL AND k.request_hash = excluded.request_hash
@@ -184,7 +184,7 @@ func (k *keyStore) completeGroup(ctx context.Context, reqs []*completeReq) error
 	for i, r := range reqs {
 		subs[i], keys[i], owners[i], statuses[i], headers[i], bodies[i] = r.sub, r.key, r.owner, int32(r.status), string(r.headers), r.body
 	}
-	_, err := k.pool.Exec(ctx, `SELECT http_idempotency_complete($1, $2, $3, $4, $5, $6)`,
+	_, err := k.pool.Exec(ctx, `SELECT http_idempotency_complete($1, $2, $3::text[]::uuid[], $4, $5, $6)`,
 		subs, keys, owners, statuses, headers, bodies)
 	return err
 }
@@ -192,7 +192,7 @@ func (k *keyStore) completeGroup(ctx context.Context, reqs []*completeReq) error
 // free deletes owner's claim so that a retry runs the command (the request answered 5xx).
 func (k *keyStore) free(ctx context.Context, sub, key, owner string) error {
 	_, err := k.pool.Exec(ctx, `DELETE FROM http_idempotency_keys
-		WHERE subject = $1 AND key = $2 AND owner = $3 AND status IS NULL`, sub, key, owner)
+		WHERE subject = $1 AND key = $2 AND owner = $3::text::uuid AND status IS NULL`, sub, key, owner)
 	return err
 }
 
@@ -260,7 +260,7 @@ func (k *keyStore) beatOnce(ctx context.Context, subs, keys, owners []string) er
 	_, err := k.pool.Exec(ctx, `
 		UPDATE http_idempotency_keys k SET heartbeat_at = now()
 		FROM (SELECT c.subject, c.key
-		      FROM unnest($1::text[], $2::text[], $3::uuid[]) AS u(subject, key, owner)
+		      FROM unnest($1::text[], $2::text[], $3::text[]::uuid[]) AS u(subject, key, owner)
 		      JOIN http_idempotency_keys c ON c.subject = u.subject AND c.key = u.key AND c.owner = u.owner
 		      WHERE c.status IS NULL
 		      FOR UPDATE OF c SKIP LOCKED) l

@@ -182,7 +182,7 @@ func (w Wallets) AppendStreams(ctx context.Context, appends []couponcmd.StreamAp
 			return nil
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO es_events (stream_id, stream_version, event_id, event_type, data, metadata)
-			SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[])`,
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]::uuid[], $4::text[], $5::jsonb[], $6::jsonb[])`,
 			streams, versions, ids, types, data, meta)
 		return err
 	})

@@ -135,7 +135,7 @@ func (s *Store) appendMany(ctx context.Context, live []*pending) ([]appendOutcom
 		meta = append(meta, p.meta...)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT item, status, next_version, actual, tx, last_position
-		FROM es_append_many($1, $2, $3, $4::uuid[], $5, $6::jsonb[], $7::jsonb[], $8)`,
+		FROM es_append_many($1, $2, $3, $4::text[]::uuid[], $5, $6::jsonb[], $7::jsonb[], $8)`,
 		streams, expected, counts, ids, types, data, meta, budgets)
 	if err != nil {
 		return nil, err
