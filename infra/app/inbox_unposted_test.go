@@ -71,7 +71,7 @@ func TestInboxWorkersReadOnlyWhatIsLeftToPost(t *testing.T) {
 	}
 
 	coupons, rows := listed("inbox_coupon_receipts", func() (ids []string, err error) {
-		receipts, err := inboxrm.UnpostedCouponReceipts(ctx, db, 500)
+		receipts, err := inboxrm.UnpostedCouponReceipts(ctx, db, 0, 500)
 		for _, c := range receipts {
 			ids = append(ids, c.CouponID)
 		}
@@ -81,7 +81,7 @@ func TestInboxWorkersReadOnlyWhatIsLeftToPost(t *testing.T) {
 	assert.LessOrEqual(t, rows, int64(2*left), "rows of inbox_coupon_receipts read for %d unposted of %d", left, total)
 
 	exchanges, rows := listed("inbox_exchange_updates", func() (ids []string, err error) {
-		updates, err := inboxrm.UnpostedExchangeUpdates(ctx, db, 500)
+		updates, err := inboxrm.UnpostedExchangeUpdates(ctx, db, 0, 500)
 		for _, u := range updates {
 			ids = append(ids, u.ExchangeID)
 		}

@@ -71,18 +71,11 @@ func (a *App) wireInbox() error {
 
 	gifts := inboxcmd.NewGiftNames(a.Store)
 	a.AddWorker("inbox-exchange-updates", func(ctx context.Context) error {
-		t := time.NewTicker(inboxUpdatesPoll)
-		defer t.Stop()
-		for {
-			if err := postExchangeUpdates(ctx, a.ReadDB, cmds, gifts); err != nil && ctx.Err() == nil {
-				a.Log.Warn("exchange updates", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-			}
-		}
+		postInPasses(ctx, func(err error) { a.Log.Warn("exchange updates", "err", err) },
+			func(ctx context.Context, after int64) (int64, error) {
+				return postExchangeUpdates(ctx, a.ReadDB, cmds, gifts, after)
+			})
+		return nil
 	})
 	return nil
 }
@@ -119,24 +112,28 @@ func deliverMessages(ctx context.Context, db readmodels.DB, cmds *inboxcmd.Handl
 	return nil
 }
 
-// postExchangeUpdates posts the status changes the inbox does not show yet.
-func postExchangeUpdates(ctx context.Context, db readmodels.DB, cmds *inboxcmd.Handlers, gifts *inboxcmd.GiftNames) error {
-	pending, err := inboxrm.UnpostedExchangeUpdates(ctx, db, inboxUpdatesBatch)
+// postExchangeUpdates posts the status changes after seq after that the inbox does not show
+// yet. After a full pass it returns the last seq it posted, for the next pass to go on from;
+// else 0.
+func postExchangeUpdates(ctx context.Context, db readmodels.DB, cmds *inboxcmd.Handlers, gifts *inboxcmd.GiftNames, after int64) (int64, error) {
+	pending, err := inboxrm.UnpostedExchangeUpdates(ctx, db, after, inboxUpdatesBatch)
 	if err != nil || len(pending) == 0 {
-		return err
+		return 0, err
 	}
 	updates := make([]inboxcmd.ExchangeUpdate, 0, len(pending))
 	for _, p := range pending {
 		name, err := gifts.Name(ctx, p.GiftID)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		updates = append(updates, inboxcmd.ExchangeUpdate{UserID: p.UserID, ExchangeID: p.ExchangeID,
 			Update: inbox.ExchangeUpdate{GiftName: name, Quantity: p.Quantity, Status: p.Status, Carrier: p.Carrier,
 				ExpressNo: p.ExpressNo, FailureReason: p.FailureReason, PointsRefunded: p.PointsRefunded}})
 	}
-	_, err = cmds.PostExchangeUpdates(ctx, updates)
-	return err
+	if _, err = cmds.PostExchangeUpdates(ctx, updates); err != nil || len(pending) < inboxUpdatesBatch {
+		return 0, err
+	}
+	return pending[len(pending)-1].Seq, nil
 }
 
 // inboxIndex adapts the inbox read model to the reminder scanner.

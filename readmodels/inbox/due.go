@@ -74,18 +74,19 @@ type ExchangeUpdate struct {
 	ExpressNo      string
 	FailureReason  string
 	PointsRefunded int64
+	Seq            int64 // its place in the order they are listed in
 }
 
-// UnpostedExchangeUpdates lists, oldest first, status changes whose message is not in the inbox
-// read model yet. The read model lags the posts a little, so a listed update may already be
-// posted: posting is idempotent by its dedupe key.
-func UnpostedExchangeUpdates(ctx context.Context, db readmodels.DB, limit int) ([]ExchangeUpdate, error) {
+// UnpostedExchangeUpdates lists, oldest first, status changes after seq after (0: from the
+// first) whose message is not in the inbox read model yet. The read model lags the posts a
+// little, so a listed update may already be posted: posting is idempotent by its dedupe key.
+func UnpostedExchangeUpdates(ctx context.Context, db readmodels.DB, after int64, limit int) ([]ExchangeUpdate, error) {
 	rows, err := db.Query(ctx, `SELECT u.exchange_id, u.status, u.user_id, u.gift_id, u.quantity, u.carrier,
-			u.express_no, u.failure_reason, u.points_refunded
+			u.express_no, u.failure_reason, u.points_refunded, u.seq
 		FROM inbox_exchange_updates u
-		WHERE NOT u.posted
+		WHERE NOT u.posted AND u.seq > $1
 		  AND NOT EXISTS (SELECT 1 FROM inbox_messages m WHERE m.user_id = u.user_id AND m.dedupe_key = u.dedupe_key)
-		ORDER BY u.seq LIMIT $1`, limit)
+		ORDER BY u.seq LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +95,7 @@ func UnpostedExchangeUpdates(ctx context.Context, db readmodels.DB, limit int) (
 	for rows.Next() {
 		var u ExchangeUpdate
 		if err := rows.Scan(&u.ExchangeID, &u.Status, &u.UserID, &u.GiftID, &u.Quantity, &u.Carrier,
-			&u.ExpressNo, &u.FailureReason, &u.PointsRefunded); err != nil {
+			&u.ExpressNo, &u.FailureReason, &u.PointsRefunded, &u.Seq); err != nil {
 			return nil, err
 		}
 		out = append(out, u)
