@@ -108,11 +108,16 @@ func sagaMeta(exchangeID, causation string) es.Metadata {
 // Start opens the saga of an accepted exchange (again: a repeated start changes nothing) and
 // drives it as far as it goes now. causation is the id of the exchange event.
 func (f *Fulfillment) Start(ctx context.Context, st fulfillment.Started, causation string) error {
-	// Nearly every start is the first: its stream is new, so the opening event is appended
-	// to a stream expected empty without reading it. A repeated start (a redelivery, the
-	// sweeper) conflicts and reads the stream as any other decision does.
+	// Nearly every start from the bus is the first: its stream is new, so the opening event is
+	// appended to a stream expected empty without reading it. A repeated start (a redelivery)
+	// conflicts and reads the stream as any other decision does.
+	return f.start(ctx, st, causation, true)
+}
+
+// start is Start; blind appends the opening event without reading the stream first.
+func (f *Fulfillment) start(ctx context.Context, st fulfillment.Started, causation string, blind bool) error {
 	var s *fulfillment.Saga
-	first := true
+	first := blind
 	err := commands.RetryOnConflict(ctx, func() error {
 		var err error
 		if first {

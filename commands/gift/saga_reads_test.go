@@ -18,8 +18,9 @@ import (
 // readCounting is the real store, counting the reads of each stream.
 type readCounting struct {
 	es.Store
-	mu    sync.Mutex
-	reads map[string]int
+	mu      sync.Mutex
+	reads   map[string]int
+	appends map[string]int
 }
 
 func (r *readCounting) ReadStream(ctx context.Context, stream string, from int64, limit int) ([]es.RecordedEvent, error) {
@@ -27,6 +28,19 @@ func (r *readCounting) ReadStream(ctx context.Context, stream string, from int64
 	r.reads[stream]++
 	r.mu.Unlock()
 	return r.Store.ReadStream(ctx, stream, from, limit)
+}
+
+func (r *readCounting) Append(ctx context.Context, stream string, expected es.ExpectedVersion, events []es.EventData) (es.AppendResult, error) {
+	r.mu.Lock()
+	r.appends[stream]++
+	r.mu.Unlock()
+	return r.Store.Append(ctx, stream, expected, events)
+}
+
+func (r *readCounting) appended(stream string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.appends[stream]
 }
 
 func (r *readCounting) count(stream string) int {
@@ -45,7 +59,7 @@ func (noNews) Track(context.Context, string) ([]fulfillment.TrackingEntry, error
 func TestASagaIsReadOnlyWhenAnotherDriverMayHaveMovedIt(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	store := &readCounting{Store: f.store, reads: map[string]int{}}
+	store := &readCounting{Store: f.store, reads: map[string]int{}, appends: map[string]int{}}
 	accounts := pointscmd.New(f.store, f.codec, f.clock, pointscmd.Options{})
 	pm := giftcmd.NewFulfillment(store, f.codec, f.clock, f.gifts, accounts, noNews{}, fulfillment.DefaultRetryPolicy(), time.Hour)
 	st := fulfillment.Started{ExchangeID: "ex-1", UserID: "u-1", GiftID: "kite", Quantity: 1,
@@ -80,4 +94,19 @@ func TestASagaIsReadOnlyWhenAnotherDriverMayHaveMovedIt(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "X-1", s.ExpressNo())
 	assert.Equal(t, int64(len(afterAnswer)), s.Version())
+
+	// the sweeper's start of a saga the bus started meanwhile reads it and appends nothing
+	// (planted, a blind append: one append, which conflicts)
+	reads, appends := store.count(stream), store.appended(stream)
+	n, err := pm.Sweep(ctx, dueStarts{{ExchangeID: "ex-1", Start: &st}}, t0)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, reads+1, store.count(stream), "reads by the sweeper's start")
+	assert.Equal(t, appends, store.appended(stream), "appends by the sweeper's start")
+	assert.Equal(t, afterAnswer, logged(), "the sweeper's start changed the saga")
 }
+
+// dueStarts lists the same due sagas whenever asked.
+type dueStarts []giftcmd.DueSaga
+
+func (d dueStarts) DueSagas(context.Context, time.Time, int) ([]giftcmd.DueSaga, error) { return d, nil }
