@@ -109,4 +109,6 @@ func TestASagaIsReadOnlyWhenAnotherDriverMayHaveMovedIt(t *testing.T) {
 // dueStarts lists the same due sagas whenever asked.
 type dueStarts []giftcmd.DueSaga
 
-func (d dueStarts) DueSagas(context.Context, time.Time, int) ([]giftcmd.DueSaga, error) { return d, nil }
+func (d dueStarts) DueSagas(context.Context, time.Time, int) ([]giftcmd.DueSaga, error) {
+	return d, nil
+}
