@@ -81,6 +81,7 @@ func (f *Fulfillment) Saga(ctx context.Context, exchangeID string) (*fulfillment
 	return f.load(ctx, exchangeID)
 }
 
+// appendAt appends evs to the saga's stream expected at version expected.
 func (f *Fulfillment) appendAt(ctx context.Context, exchangeID string, expected int64, evs []fulfillment.Event, meta es.Metadata) (es.AppendResult, error) {
 	out := make([]es.Event, len(evs))
 	for i, e := range evs {

@@ -75,9 +75,11 @@ func TestASagaIsReadOnlyWhenAnotherDriverMayHaveMovedIt(t *testing.T) {
 		return types
 	}
 
-	// a first start opens the saga and asks the warehouse without reading the stream
+	// a first start opens the saga and asks the warehouse in one append, without reading the
+	// stream (planted, the request in an append of its own: two)
 	require.NoError(t, pm.Start(ctx, st, "cause-1"))
 	assert.Equal(t, 0, store.count(stream), "reads of a new saga")
+	assert.Equal(t, 1, store.appended(stream), "appends of a new saga")
 	assert.Equal(t, []string{"fulfillment.started.v1", "fulfillment.shipment_requested.v1"}, logged())
 
 	// the warehouse's answer reads the saga once, and tracking goes on from what it appended
