@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	inboxcmd "github.com/loyaltyforge/loyalty/commands/inbox"
@@ -44,7 +45,7 @@ func (a *App) wireInbox() error {
 	specs := ordercmd.NewSpecs(a.Store, a.Codec)
 	scanner := &inboxcmd.Scanner{Handlers: cmds, Index: inboxIndex{a.ReadDB}, BatchName: specs.Name,
 		RemindBefore: a.Cfg.RemindBefore}
-	a.wireCouponReceipts(cmds, specs.Name)
+	receipts := a.wireCouponReceipts(cmds, specs.Name)
 	a.AddTask("inbox-coupon-reminders", func(ctx context.Context, now time.Time) error {
 		_, err := scanner.Coupons(ctx, now)
 		return err
@@ -54,7 +55,8 @@ func (a *App) wireInbox() error {
 		return err
 	})
 
-	a.AddWorker("inbox-message-delivery", func(ctx context.Context) error {
+	gifts := inboxcmd.NewGiftNames(a.Store)
+	deliveries := func(ctx context.Context) {
 		t := time.NewTicker(inboxUpdatesPoll)
 		defer t.Stop()
 		for {
@@ -63,19 +65,28 @@ func (a *App) wireInbox() error {
 			}
 			select {
 			case <-ctx.Done():
-				return nil
+				return
 			case <-t.C:
 			}
 		}
-	})
-
-	gifts := inboxcmd.NewGiftNames(a.Store)
-	a.AddWorker("inbox-exchange-updates", func(ctx context.Context) error {
+	}
+	updates := func(ctx context.Context) {
 		postInPasses(ctx, func(err error) { a.Log.Warn("exchange updates", "err", err) },
 			func(ctx context.Context, after int64) (int64, error) {
 				return postExchangeUpdates(ctx, a.ReadDB, cmds, gifts, after)
 			})
-		return nil
+	}
+	// One process at a time runs the three inbox workers (coupon receipts, exchange updates,
+	// sent messages' delivery), on one lock: two processes would each post what the other does.
+	a.AddWorker("inbox", func(ctx context.Context) error {
+		return runSole(ctx, a.Pool, "inbox", func(ctx context.Context) error {
+			var wg sync.WaitGroup
+			for _, loop := range []func(context.Context){receipts, updates, deliveries} {
+				wg.Go(func() { loop(ctx) })
+			}
+			wg.Wait()
+			return nil
+		})
 	})
 	return nil
 }

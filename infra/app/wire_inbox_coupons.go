@@ -14,16 +14,16 @@ import (
 const couponReceiptsBatch = 500
 
 // wireCouponReceipts tells members in their inbox about the coupons issuance jobs give them: a
-// projector lists the issued coupons, a worker posts one coupon_received message for each.
-func (a *App) wireCouponReceipts(cmds *inboxcmd.Handlers, batchName func(context.Context, string) (string, error)) {
+// projector lists the issued coupons, and the loop it returns (one of the inbox workers) posts
+// one coupon_received message for each.
+func (a *App) wireCouponReceipts(cmds *inboxcmd.Handlers, batchName func(context.Context, string) (string, error)) func(context.Context) {
 	a.AddProjector(inboxproj.NewCouponReceipts(a.Codec))
-	a.AddWorker("inbox-coupon-receipts", func(ctx context.Context) error {
+	return func(ctx context.Context) {
 		postInPasses(ctx, func(err error) { a.Log.Warn("coupon receipts", "err", err) },
 			func(ctx context.Context, after int64) (int64, error) {
 				return postCouponReceipts(ctx, a.ReadDB, cmds, batchName, after)
 			})
-		return nil
-	})
+	}
 }
 
 // postInPasses runs pass every inboxUpdatesPoll until ctx ends. A full pass says where it
