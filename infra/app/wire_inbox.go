@@ -17,15 +17,16 @@ import (
 	inboxrm "github.com/loyaltyforge/loyalty/readmodels/inbox"
 )
 
-// inboxUpdatesPoll is how often the exchange-update worker looks for new status changes.
+// inboxUpdatesPoll is how often the inbox workers look for work when their last pass was not
+// full.
 const inboxUpdatesPoll = 500 * time.Millisecond
 
-// inboxUpdatesBatch bounds one pass of the exchange-update worker.
+// inboxUpdatesBatch bounds one pass of the exchange-update and message-delivery workers.
 const inboxUpdatesBatch = 200
 
 // wireInbox mounts the inbox: commands, its three projectors (messages, the expiry index, the
-// exchange status changes), the HTTP routes, the daily reminder scans and the worker that turns
-// exchange status changes into exchange_update messages.
+// exchange status changes), the HTTP routes, the daily reminder scans and the inbox workers
+// (coupon receipts, exchange updates, delivery of sent messages), one process running them.
 func (a *App) wireInbox() error {
 	cmds := inboxcmd.New(a.Store, a.Codec, a.Clock)
 	a.Handles.Inbox = cmds
