@@ -9,7 +9,7 @@ import (
 
 // soleLockPoll is how often a process waiting for a sole worker's lock tries it, and how often
 // the holder checks that the connection holding it is still alive.
-var soleLockPoll = 2 * time.Second
+const soleLockPoll = 2 * time.Second
 
 // runSole runs run while this process holds the advisory lock named for worker, so that among
 // processes sharing the database one runs it at a time and the others wait to take over. It is
@@ -18,13 +18,14 @@ var soleLockPoll = 2 * time.Second
 // later two as no-ops that still loaded the member's inbox and conflicted with the first. The
 // lock's session holds one pool connection while run runs. A lock lost with its connection
 // stops run, and the lock is competed for again; until that is noticed two may run, which
-// costs repeats, not mistakes. It returns when ctx ends, or with run's error.
-func runSole(ctx context.Context, pool *pgxpool.Pool, worker string, run func(context.Context) error) error {
+// costs repeats, not mistakes. poll is soleLockPoll but in tests. It returns when ctx ends, or
+// with run's error.
+func runSole(ctx context.Context, pool *pgxpool.Pool, worker string, poll time.Duration, run func(context.Context) error) error {
 	const key = `hashtextextended('worker:' || $1, 0)`
 	for ctx.Err() == nil {
 		conn, err := pool.Acquire(ctx)
 		if err != nil {
-			if !sleepCtx(ctx, soleLockPoll) {
+			if !sleepCtx(ctx, poll) {
 				return nil
 			}
 			continue
@@ -32,7 +33,7 @@ func runSole(ctx context.Context, pool *pgxpool.Pool, worker string, run func(co
 		var got bool
 		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(`+key+`)`, worker).Scan(&got); err != nil || !got {
 			conn.Release()
-			if !sleepCtx(ctx, soleLockPoll) {
+			if !sleepCtx(ctx, poll) {
 				return nil
 			}
 			continue
@@ -41,8 +42,8 @@ func runSole(ctx context.Context, pool *pgxpool.Pool, worker string, run func(co
 		lost := make(chan struct{})
 		go func() { // the lock lives as long as its session: probe it
 			defer close(lost)
-			for sleepCtx(runCtx, soleLockPoll) {
-				pctx, cancel := context.WithTimeout(runCtx, soleLockPoll)
+			for sleepCtx(runCtx, poll) {
+				pctx, cancel := context.WithTimeout(runCtx, poll)
 				_, err := conn.Exec(pctx, `SELECT 1`)
 				cancel()
 				if err != nil && runCtx.Err() == nil {

@@ -18,9 +18,7 @@ import (
 // sole worker: one runs it at a time. When it stops, another takes over; when its session is
 // killed, it stops and another takes over. Planted (run without the lock): three run at once.
 func TestOneProcessRunsASoleWorkerAtATime(t *testing.T) {
-	prev := soleLockPoll
-	soleLockPoll = 50 * time.Millisecond
-	defer func() { soleLockPoll = prev }()
+	const poll = 50 * time.Millisecond
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
 
@@ -38,7 +36,7 @@ func TestOneProcessRunsASoleWorkerAtATime(t *testing.T) {
 		stops[i], done[i] = stop, make(chan struct{})
 		go func() {
 			defer close(done[i])
-			_ = runSole(pctx, pool, "test-worker", func(ctx context.Context) error {
+			_ = runSole(pctx, pool, "test-worker", poll, func(ctx context.Context) error {
 				n := running.Add(1)
 				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 				}
@@ -68,7 +66,7 @@ func TestOneProcessRunsASoleWorkerAtATime(t *testing.T) {
 		return holder
 	}
 	require.Eventually(t, func() bool { return current() >= 0 }, 10*time.Second, 10*time.Millisecond)
-	time.Sleep(10 * soleLockPoll) // the others try the lock ten times meanwhile
+	time.Sleep(10 * poll) // the others try the lock ten times meanwhile
 	assert.Equal(t, int32(1), most.Load(), "processes running the worker at once")
 
 	// the holder stops: another takes over

@@ -80,7 +80,7 @@ func (a *App) wireInbox() error {
 	// One process at a time runs the three inbox workers (coupon receipts, exchange updates,
 	// sent messages' delivery), on one lock: two processes would each post what the other does.
 	a.AddWorker("inbox", func(ctx context.Context) error {
-		return runSole(ctx, a.Pool, "inbox", func(ctx context.Context) error {
+		return runSole(ctx, a.Pool, "inbox", soleLockPoll, func(ctx context.Context) error {
 			var wg sync.WaitGroup
 			for _, loop := range []func(context.Context){receipts, updates, deliveries} {
 				wg.Go(func() { loop(ctx) })
