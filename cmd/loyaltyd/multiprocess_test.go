@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -183,6 +185,27 @@ func TestTwoProcessesShareOneBusAndCourier(t *testing.T) {
 	a, b := startProc(t, dsn, shared...), startProc(t, dsn, shared...)
 	a.waitReady(t)
 	b.waitReady(t)
+
+	// The work one process is enough for runs in one: each sole worker's lock is held once,
+	// also after both processes have tried it (every 2 s).
+	db, err := pgx.Connect(context.Background(), dsn)
+	require.NoError(t, err)
+	defer db.Close(context.Background())
+	holders := func(worker string) int {
+		var n int
+		require.NoError(t, db.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			  AND classid = ((hashtextextended('worker:' || $1, 0) >> 32) & 4294967295)::oid
+			  AND objid = (hashtextextended('worker:' || $1, 0) & 4294967295)::oid`, worker).Scan(&n))
+		return n
+	}
+	for _, w := range []string{"inbox", "gift-sagas-pacer"} {
+		require.Eventually(t, func() bool { return holders(w) == 1 }, 10*time.Second, 50*time.Millisecond, w)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	for _, w := range []string{"inbox", "gift-sagas-pacer"} {
+		assert.Equal(t, 1, holders(w), "processes running %s", w)
+	}
 
 	admin, shop := token(t, "ops", "admin"), token(t, "shop", "service")
 	// Points: earned through B, the same earning repeated through A credits once.

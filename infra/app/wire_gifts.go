@@ -86,8 +86,9 @@ func (a *App) wireGifts() error {
 
 	// What the bus loses, the log re-drives: due sagas (a lost trigger, a lost warehouse answer,
 	// a tracking poll, a backoff that ran out) are found in gift_sagas. The scheduler's task does
-	// it every interval; the pacer does it at the saga's own pace when that is faster. The lock
-	// keeps the two from sweeping at once in one process.
+	// it every interval; the pacer does it at the saga's own pace when that is faster, in one
+	// process at a time (each would drive the same due sagas, and their appends conflict). The
+	// mutex keeps the two from sweeping at once in one process.
 	sagas := dueSagas{queries}
 	var sweeping sync.Mutex
 	sweep := func(ctx context.Context, now time.Time) error {
@@ -101,18 +102,20 @@ func (a *App) wireGifts() error {
 	a.AddTask("gift-sagas-due", sweep)
 	if pace := min(max(policy.PollInterval/2, 20*time.Millisecond), time.Second); pace < a.Cfg.SchedulerInterval {
 		a.AddWorker("gift-sagas-pacer", func(ctx context.Context) error {
-			t := time.NewTicker(pace)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-t.C:
-					if err := sweep(ctx, a.Clock.Now()); err != nil && ctx.Err() == nil {
-						a.Log.Warn("gift sagas sweep", "err", err)
+			return runSole(ctx, a.Pool, "gift-sagas-pacer", soleLockPoll, func(ctx context.Context) error {
+				t := time.NewTicker(pace)
+				defer t.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-t.C:
+						if err := sweep(ctx, a.Clock.Now()); err != nil && ctx.Err() == nil {
+							a.Log.Warn("gift sagas sweep", "err", err)
+						}
 					}
 				}
-			}
+			})
 		})
 	}
 	a.AddTask("gift-reservations-due", func(ctx context.Context, now time.Time) error {
