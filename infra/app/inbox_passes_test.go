@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,7 +14,6 @@ import (
 	"github.com/loyaltyforge/loyalty/infra/eventtypes"
 	"github.com/loyaltyforge/loyalty/infra/postgres"
 	"github.com/loyaltyforge/loyalty/infra/postgres/pgtest"
-	"github.com/loyaltyforge/loyalty/infra/projector"
 	inboxproj "github.com/loyaltyforge/loyalty/projections/inbox"
 )
 
@@ -30,17 +27,11 @@ func TestInboxPassesGoOnWhereTheLastStopped(t *testing.T) {
 	pool := pgtest.New(t)
 	codec := eventtypes.Codec()
 	store := pgstore.New(pool)
-	r := projector.New(pool, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	r.Add(inboxproj.NewCouponReceipts(codec))
-	r.Add(inboxproj.NewExchanges(codec))
-	r.Add(inboxproj.NewMessages(codec))
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(rctx) }()
+	r, stop := startProjections(t, pool, store,
+		inboxproj.NewCouponReceipts(codec), inboxproj.NewExchanges(codec), inboxproj.NewMessages(codec))
 	const users, perUser = 12, 100
 	seedInbox(t, store, r, users, perUser, func(int) bool { return false })
 	stop()
-	<-done
 
 	cmds := inboxcmd.New(store, codec, es.SystemClock{})
 	db := postgres.ReadDB(pool)

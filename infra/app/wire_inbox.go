@@ -92,6 +92,35 @@ func (a *App) wireInbox() error {
 	return nil
 }
 
+// postInPasses runs pass every inboxUpdatesPoll until ctx ends. A full pass says where it
+// stopped, and the next starts there at once: after an issuance to a million members, passes
+// a poll apart posted 1,000 receipts a second (17 minutes), and passes from the start straight
+// after a full one would list the same rows again, the inbox read model trailing the posts.
+// A pass that is not full, or fails, sends the next one back to the start after the poll, so
+// a row passed over (listed later than rows after it) is found then.
+func postInPasses(ctx context.Context, warn func(error), pass func(ctx context.Context, after int64) (int64, error)) {
+	t := time.NewTicker(inboxUpdatesPoll)
+	defer t.Stop()
+	var after int64
+	for {
+		next, err := pass(ctx, after)
+		if err != nil {
+			next = 0
+			if ctx.Err() == nil {
+				warn(err)
+			}
+		}
+		if after = next; after > 0 && ctx.Err() == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // deliverMessages puts sent messages into their recipients' inboxes, a batch per pass until
 // none is left: a message to many members goes out in a few passes, not one per tick.
 func deliverMessages(ctx context.Context, db readmodels.DB, cmds *inboxcmd.Handlers) error {
